@@ -1,0 +1,240 @@
+/**
+ * Keys, signatures, message bodies and request fingerprints, byte-compatible with the claudemesh CLI
+ * (libsodium). Wire formats follow ../shared/PROTOCOL.md §1, §2.2, §2.6, §5 and §6.4.
+ */
+import { createHash } from 'node:crypto';
+import nacl from 'tweetnacl';
+import { convertPublicKey, convertSecretKey } from 'ed2curve';
+import type { JoinedMesh } from './types';
+
+const HEX = /^[0-9a-fA-F]*$/;
+const PUBKEY_HEX = /^[0-9a-fA-F]{64}$/;
+const SIGNATURE_HEX = /^[0-9a-fA-F]{128}$/;
+const STANDARD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0) throw new Error(`hex string has an odd length (${hex.length})`);
+  if (!HEX.test(hex)) throw new Error('hex string contains characters other than 0-9 and a-f');
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+export function bytesToHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
+
+/** Node's decoder silently skips bad characters; a hostile body must come out as null, not as garbage. */
+function fromBase64Strict(text: string): Uint8Array | null {
+  if (!STANDARD_BASE64.test(text) || text.length % 4 === 1) return null;
+  return Uint8Array.from(Buffer.from(text, 'base64'));
+}
+
+function decodeUtf8Strict(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** A member or session identity: the libsodium `crypto_sign_keypair` layout, as lowercase hex. */
+export function generateKeypair(seed?: Uint8Array): { pubkey: string; secretKey: string } {
+  if (seed !== undefined && seed.length !== nacl.sign.seedLength) {
+    throw new Error(`a keypair seed must be ${nacl.sign.seedLength} bytes (got ${seed.length})`);
+  }
+  const pair = seed ? nacl.sign.keyPair.fromSeed(seed) : nacl.sign.keyPair();
+  return { pubkey: bytesToHex(pair.publicKey), secretKey: bytesToHex(pair.secretKey) };
+}
+
+function signText(message: string, secretKeyHex: string): string {
+  const secretKey = hexToBytes(secretKeyHex);
+  if (secretKey.length !== nacl.sign.secretKeyLength) {
+    throw new Error(`a signing secret key must be ${nacl.sign.secretKeyLength} bytes (got ${secretKey.length})`);
+  }
+  return bytesToHex(nacl.sign.detached(utf8.encode(message), secretKey));
+}
+
+export function helloSignedString(meshId: string, memberId: string, pubkey: string, timestamp: number): string {
+  return `${meshId}|${memberId}|${pubkey}|${timestamp}`;
+}
+
+export function signHello(mesh: Pick<JoinedMesh, 'meshId' | 'memberId' | 'pubkey' | 'secretKey'>, timestamp: number): string {
+  return signText(helloSignedString(mesh.meshId, mesh.memberId, mesh.pubkey, timestamp), mesh.secretKey);
+}
+
+export interface SessionAttestation {
+  sessionPubkey: string;
+  parentMemberPubkey: string;
+  expiresAt: number;
+  signature: string;
+}
+
+/** The member vouches for a session key until `expiresAtMs` (the broker caps this at now + 24 h). */
+export function mintAttestation(memberPubkey: string, memberSecretKey: string, sessionPubkey: string, expiresAtMs: number): SessionAttestation {
+  const message = `claudemesh-session-attest|${memberPubkey}|${sessionPubkey}|${expiresAtMs}`;
+  return { sessionPubkey, parentMemberPubkey: memberPubkey, expiresAt: expiresAtMs, signature: signText(message, memberSecretKey) };
+}
+
+export function signSessionHello(meshId: string, parentPubkey: string, sessionPubkey: string, sessionSecretKey: string, timestamp: number): string {
+  return signText(`claudemesh-session-hello|${meshId}|${parentPubkey}|${sessionPubkey}|${timestamp}`, sessionSecretKey);
+}
+
+export function verifyDetached(message: string, signatureHex: string, pubkeyHex: string): boolean {
+  if (typeof message !== 'string' || typeof signatureHex !== 'string' || typeof pubkeyHex !== 'string') return false;
+  if (!SIGNATURE_HEX.test(signatureHex) || !PUBKEY_HEX.test(pubkeyHex)) return false;
+  try {
+    return nacl.sign.detached.verify(utf8.encode(message), hexToBytes(signatureHex), hexToBytes(pubkeyHex));
+  } catch {
+    return false;
+  }
+}
+
+export function edPublicToCurve(pubkeyHex: string): Uint8Array {
+  if (!PUBKEY_HEX.test(pubkeyHex)) throw new Error('an Ed25519 public key must be 64 hex characters');
+  const curve = convertPublicKey(hexToBytes(pubkeyHex));
+  if (!curve) throw new Error(`${pubkeyHex} is not a valid Ed25519 public key`);
+  return curve;
+}
+
+export function edSecretToCurve(secretKeyHex: string): Uint8Array {
+  const secretKey = hexToBytes(secretKeyHex);
+  if (secretKey.length !== nacl.sign.secretKeyLength) {
+    throw new Error(`an Ed25519 secret key must be ${nacl.sign.secretKeyLength} bytes (got ${secretKey.length})`);
+  }
+  return convertSecretKey(secretKey);
+}
+
+/**
+ * X25519 shared keys between one of our secrets and each peer. The scalar multiplication in
+ * `box.before` is the expensive part of a DM, so it runs once per peer; least recently used peers are
+ * evicted so a busy mesh cannot grow the cache without bound.
+ */
+export class SharedKeyCache {
+  private readonly ownCurveSecret: Uint8Array;
+  private readonly byPeer = new Map<string, Uint8Array>();
+
+  constructor(ownSecretKeyHex: string, private readonly limit = 4096) {
+    this.ownCurveSecret = edSecretToCurve(ownSecretKeyHex);
+  }
+
+  shared(peerPubkeyHex: string): Uint8Array {
+    const peer = peerPubkeyHex.toLowerCase();
+    const cached = this.byPeer.get(peer);
+    if (cached) {
+      // Re-insert to mark it most recently used (Map keeps insertion order).
+      this.byPeer.delete(peer);
+      this.byPeer.set(peer, cached);
+      return cached;
+    }
+    const key = nacl.box.before(edPublicToCurve(peer), this.ownCurveSecret);
+    this.byPeer.set(peer, key);
+    if (this.byPeer.size > this.limit) {
+      const oldest = this.byPeer.keys().next().value as string;
+      this.byPeer.delete(oldest);
+    }
+    return key;
+  }
+}
+
+export interface WireBody {
+  nonce: string;
+  ciphertext: string;
+}
+
+function checkNonce(nonce: Uint8Array): Uint8Array {
+  if (nonce.length !== nacl.box.nonceLength) throw new Error(`a nonce must be ${nacl.box.nonceLength} bytes (got ${nonce.length})`);
+  return nonce;
+}
+
+/** `keys` must hold the secret of the key the broker reports as our `senderPubkey` (§5.1). */
+export function encryptDirect(text: string, recipientPubkeyHex: string, keys: SharedKeyCache, nonce = nacl.randomBytes(nacl.box.nonceLength)): WireBody {
+  const sealed = nacl.box.after(utf8.encode(text), checkNonce(nonce), keys.shared(recipientPubkeyHex));
+  return { nonce: toBase64(nonce), ciphertext: toBase64(sealed) };
+}
+
+/** Broadcast, group and topic bodies travel as plain base64 over WS (§5.2); the nonce is ignored by receivers. */
+export function encodeMulticast(text: string, nonce = nacl.randomBytes(nacl.box.nonceLength)): WireBody {
+  return { nonce: toBase64(checkNonce(nonce)), ciphertext: toBase64(utf8.encode(text)) };
+}
+
+export interface DecryptedBody {
+  /** null = undecryptable: neither key opened it and it is not valid base64 UTF-8. */
+  text: string | null;
+  kind: 'direct' | 'multicast';
+}
+
+function openWith(keys: SharedKeyCache | undefined, sender: string, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+  if (!keys) return null;
+  try {
+    return nacl.box.open.after(sealed, nonce, keys.shared(sender));
+  } catch {
+    return null;
+  }
+}
+
+/** The receiver's order from §5.1: session secret, member secret, then the plain base64 path. */
+export function decryptInbound(
+  push: { senderPubkey: string; nonce: string; ciphertext: string },
+  keys: { session?: SharedKeyCache; member: SharedKeyCache },
+): DecryptedBody {
+  const sender = typeof push?.senderPubkey === 'string' ? push.senderPubkey : '';
+  const nonceText = typeof push?.nonce === 'string' ? push.nonce : '';
+  const sealed = typeof push?.ciphertext === 'string' ? fromBase64Strict(push.ciphertext) : null;
+  if (!sealed) return { text: null, kind: 'multicast' };
+
+  const nonce = nonceText ? fromBase64Strict(nonceText) : null;
+  if (nonce && nonce.length === nacl.box.nonceLength && PUBKEY_HEX.test(sender) && sealed.length >= nacl.box.overheadLength) {
+    const opened = openWith(keys.session, sender, nonce, sealed) ?? openWith(keys.member, sender, nonce, sealed);
+    if (opened) return { text: decodeUtf8Strict(opened), kind: 'direct' };
+  }
+  return { text: decodeUtf8Strict(sealed), kind: 'multicast' };
+}
+
+export type DestinationKind = 'dm' | 'topic';
+
+/** Classifies the raw `to` the user typed, before any name resolution (§6.4). */
+export function destinationOf(to: string): { destinationKind: DestinationKind; destinationRef: string } {
+  if (to === '*') return { destinationKind: 'topic', destinationRef: '*' };
+  if (to.startsWith('@')) return { destinationKind: 'topic', destinationRef: to.slice(1) };
+  return { destinationKind: 'dm', destinationRef: to };
+}
+
+function sortKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeysDeep);
+  if (value !== null && typeof value === 'object') {
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) sorted[key] = sortKeysDeep((value as Record<string, unknown>)[key]);
+    return sorted;
+  }
+  return value;
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeysDeep(value));
+}
+
+/** The CLI's `request_fingerprint` (§6.4): nobody verifies it, but matching it keeps our rows comparable. */
+export function requestFingerprint(parts: {
+  destinationKind: DestinationKind;
+  destinationRef: string;
+  replyToId?: string;
+  priority: string;
+  meta?: unknown;
+  body: string;
+}): string {
+  const separator = Buffer.from([0]);
+  const hash = createHash('sha256');
+  // The CLI treats any falsy meta as absent; match it so fingerprints agree.
+  const fields = ['1', parts.destinationKind, parts.destinationRef, parts.replyToId ?? '', parts.priority, parts.meta ? canonicalJson(parts.meta) : ''];
+  for (const field of fields) {
+    hash.update(field, 'utf8');
+    hash.update(separator);
+  }
+  hash.update(createHash('sha256').update(parts.body, 'utf8').digest());
+  return hash.digest('hex');
+}

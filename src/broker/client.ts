@@ -1,0 +1,374 @@
+/**
+ * One mesh, end to end: the connection, the durable outbox, the inbox, and a live peer list kept current from
+ * presence pushes. This is what the extension (and any plain Node script) talks to.
+ */
+import { BrokerConnection, BrokerError, SessionKey, Timing } from './connection';
+import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestFingerprint, SharedKeyCache } from './crypto';
+import { Emitter, Event } from './events';
+import { Inbox } from './inbox';
+import { Outbox, RateLimit } from './outbox';
+import type { Frame, QueuedPush, SystemPush } from './protocol';
+import type { KeyValueStore } from './store';
+import type {
+  ConnectionState,
+  InboundMessage,
+  JoinedMesh,
+  Logger,
+  Memory,
+  MeshClientApi,
+  MeshInfo,
+  MessageStatus,
+  OutboxRow,
+  Peer,
+  PeerProfile,
+  PeerStatus,
+  PresenceEvent,
+  PresenceEventName,
+  Priority,
+  Skill,
+  SkillSummary,
+  StateChange,
+  StateEntry,
+} from './types';
+
+export interface MeshClientOptions {
+  mesh: JoinedMesh;
+  store: KeyValueStore;
+  /** This window's session keypair: stable per workspace so a reload reattaches, distinct per window. */
+  sessionKey: SessionKey;
+  sessionId: string;
+  displayName?: string;
+  cwd: string;
+  hostname?: string;
+  channel?: string;
+  peerType?: string;
+  groups?: { name: string; role?: string }[];
+  log?: Logger;
+  timing?: Partial<Timing>;
+  holdExpiryMs?: number;
+  rateLimit?: RateLimit | false;
+  maxInFlight?: number;
+  maxHistory?: number;
+  /** While DMs are held for offline peers, the peer list is re-read this often. */
+  heldPollMs?: number;
+}
+
+const PUBKEY = /^[0-9a-f]{64}$/;
+const PRESENCE_EVENTS: readonly string[] = ['peer_joined', 'peer_returned', 'peer_left', 'peer_visible', 'peer_hidden', 'profile_updated'];
+
+type FrameOf<T extends Frame['type']> = Extract<Frame, { type: T }>;
+
+export class MeshClient implements MeshClientApi {
+  readonly mesh: JoinedMesh;
+  readonly sessionPubkey: string;
+  private readonly connection: BrokerConnection;
+  private readonly outboxQueue: Outbox;
+  private readonly inbox: Inbox;
+  private readonly sessionKeys: SharedKeyCache;
+  private readonly memberKeys: SharedKeyCache;
+  private readonly peersByKey = new Map<string, Peer>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private heldTimer: NodeJS.Timeout | undefined;
+  private selfName: string;
+  private readonly log: Logger | undefined;
+  private readonly subscriptions: { dispose(): void }[] = [];
+
+  private readonly peersEmitter = new Emitter<readonly Peer[]>();
+  private readonly messageEmitter = new Emitter<InboundMessage>();
+  private readonly sharedStateEmitter = new Emitter<StateChange>();
+  private readonly presenceEmitter = new Emitter<PresenceEvent>();
+  readonly onDidChangePeers = this.peersEmitter.event;
+  readonly onDidReceiveMessage = this.messageEmitter.event;
+  readonly onDidChangeSharedState = this.sharedStateEmitter.event;
+  readonly onPresence = this.presenceEmitter.event;
+  readonly onDidChangeState: Event<ConnectionState>;
+  readonly onDidChangeOutbox: Event<readonly OutboxRow[]>;
+
+  constructor(private readonly opts: MeshClientOptions) {
+    this.mesh = opts.mesh;
+    this.sessionPubkey = opts.sessionKey.pubkey;
+    this.selfName = opts.displayName ?? '';
+    this.log = opts.log;
+    this.sessionKeys = new SharedKeyCache(opts.sessionKey.secretKey);
+    this.memberKeys = new SharedKeyCache(opts.mesh.secretKey);
+    const connection = (this.connection = new BrokerConnection(opts));
+    this.outboxQueue = new Outbox({
+      meshId: opts.mesh.meshId,
+      store: opts.store,
+      log: opts.log,
+      holdExpiryMs: opts.holdExpiryMs,
+      rateLimit: opts.rateLimit,
+      maxInFlight: opts.maxInFlight,
+      transport: {
+        get connected() {
+          return connection.isConnected;
+        },
+        send: async (frame) => {
+          const ack = await connection.request(frame, 'id');
+          if (ack.type !== 'ack') throw new BrokerError('unexpected_reply', `Expected an ack, got "${ack.type}".`);
+          return ack;
+        },
+      },
+    });
+    this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: opts.store, maxHistory: opts.maxHistory, log: opts.log });
+    this.onDidChangeState = this.connection.onDidChangeState;
+    this.onDidChangeOutbox = this.outboxQueue.onDidChange;
+    this.subscriptions.push(
+      this.connection.onDidChangeState((state) => this.onState(state)),
+      this.connection.onFrame((frame) => this.onFrame(frame)),
+    );
+  }
+
+  get state(): ConnectionState {
+    return this.connection.state;
+  }
+
+  get peers(): readonly Peer[] {
+    return [...this.peersByKey.values()];
+  }
+
+  get history(): readonly InboundMessage[] {
+    return this.inbox.history;
+  }
+
+  get outbox(): readonly OutboxRow[] {
+    return this.outboxQueue.rows;
+  }
+
+  /** Our display name as the broker reported it in hello_ack. */
+  get displayName(): string {
+    return this.selfName;
+  }
+
+  connect(): void {
+    this.connection.start();
+  }
+
+  reconnect(): void {
+    this.connection.restart();
+  }
+
+  async disconnect(): Promise<void> {
+    this.connection.stop();
+    await this.outboxQueue.flush();
+  }
+
+  async dispose(): Promise<void> {
+    clearTimeout(this.refreshTimer);
+    clearInterval(this.heldTimer);
+    this.connection.dispose();
+    await this.outboxQueue.flush();
+    this.outboxQueue.dispose();
+    for (const s of this.subscriptions) s.dispose();
+    for (const e of [this.peersEmitter, this.messageEmitter, this.sharedStateEmitter, this.presenceEmitter]) e.dispose();
+  }
+
+  /** Resolves when every pending store write has finished. */
+  flush(): Promise<void> {
+    return this.outboxQueue.flush();
+  }
+
+  async send(target: string, text: string, options: { priority?: Priority; label?: string } = {}): Promise<OutboxRow> {
+    const priority = options.priority ?? 'next';
+    let body;
+    if (PUBKEY.test(target)) body = encryptDirect(text, target, this.sessionKeys);
+    else if (target === '*' || /^@[^\s@]+$/.test(target)) body = encodeMulticast(text);
+    else throw new Error(`"${target}" is not a peer key, "*" or an @group.`);
+    const fingerprint = requestFingerprint({ ...destinationOf(target), priority, body: text });
+    return this.outboxQueue.enqueue({ targetSpec: target, targetLabel: options.label ?? target, priority, ...body, text, fingerprint });
+  }
+
+  retry(clientMessageId: string): Promise<void> {
+    return this.outboxQueue.retry(clientMessageId);
+  }
+
+  retryFailed(): Promise<number> {
+    return this.outboxQueue.retryFailed();
+  }
+
+  discard(clientMessageId: string): Promise<void> {
+    return this.outboxQueue.discard(clientMessageId);
+  }
+
+  async listPeers(): Promise<Peer[]> {
+    const { peers } = await this.call({ type: 'list_peers' }, 'peers_list');
+    this.replacePeers(peers);
+    return peers;
+  }
+
+  async getState(key: string): Promise<StateEntry | undefined> {
+    return (await this.call({ type: 'get_state', key }, 'state_result')).entry;
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    if (value === null || value === undefined) throw new Error('Shared state values cannot be empty (null); use a JSON value.');
+    // The broker sends no reply to the writer; every other connection gets a state_change. Reflect it locally.
+    await this.connection.post({ type: 'set_state', key, value });
+    this.sharedStateEmitter.fire({ key, value, updatedBy: this.selfName });
+  }
+
+  async listState(): Promise<StateEntry[]> {
+    return (await this.call({ type: 'list_state' }, 'state_list')).entries;
+  }
+
+  async remember(content: string, tags?: string[]): Promise<string> {
+    return (await this.call({ type: 'remember', content, ...(tags?.length ? { tags } : {}) }, 'memory_stored')).id;
+  }
+
+  async recall(query: string): Promise<Memory[]> {
+    return (await this.call({ type: 'recall', query }, 'memory_results')).memories;
+  }
+
+  async forget(memoryId: string): Promise<void> {
+    await this.call({ type: 'forget', memoryId }, 'ack');
+  }
+
+  async listSkills(query?: string): Promise<SkillSummary[]> {
+    return (await this.call({ type: 'list_skills', ...(query ? { query } : {}) }, 'skill_list')).skills;
+  }
+
+  async getSkill(name: string): Promise<Skill | undefined> {
+    return (await this.call({ type: 'get_skill', name }, 'skill_data')).skill;
+  }
+
+  async shareSkill(skill: { name: string; description: string; instructions: string; tags?: string[]; manifest?: unknown }): Promise<void> {
+    await this.call({ type: 'share_skill', ...skill }, 'skill_ack');
+  }
+
+  async removeSkill(name: string): Promise<boolean> {
+    return (await this.call({ type: 'remove_skill', name }, 'skill_ack')).action === 'removed';
+  }
+
+  setStatus(status: PeerStatus): Promise<void> {
+    return this.connection.post({ type: 'set_status', status });
+  }
+
+  setSummary(summary: string): Promise<void> {
+    return this.connection.post({ type: 'set_summary', summary });
+  }
+
+  async setVisible(visible: boolean): Promise<void> {
+    await this.call({ type: 'set_visible', visible }, 'ack');
+  }
+
+  async setProfile(profile: PeerProfile): Promise<void> {
+    await this.call({ type: 'set_profile', ...profile }, 'ack');
+  }
+
+  async messageStatus(messageId: string): Promise<MessageStatus> {
+    return (await this.call({ type: 'message_status', messageId }, 'message_status_result')).status;
+  }
+
+  async meshInfo(): Promise<MeshInfo> {
+    return (await this.call({ type: 'mesh_info' }, 'mesh_info_result')).info;
+  }
+
+  private async call<T extends Frame['type']>(payload: Record<string, unknown>, expected: T): Promise<FrameOf<T>> {
+    const reply = await this.connection.request(payload);
+    if (reply.type !== expected) {
+      throw new BrokerError('unexpected_reply', `The broker answered "${String(payload.type)}" with "${reply.type}" instead of "${expected}".`);
+    }
+    return reply as FrameOf<T>;
+  }
+
+  private onState(state: ConnectionState): void {
+    if (state.kind === 'connected') {
+      if (state.displayName) this.selfName = state.displayName;
+      this.outboxQueue.kick(true);
+      this.listPeers().catch((err: Error) => this.log?.warn(`${this.mesh.slug}: could not list peers: ${err.message}`));
+      clearInterval(this.heldTimer);
+      this.heldTimer = setInterval(() => {
+        if (this.outboxQueue.hasHeld()) this.refreshPeersSoon();
+      }, this.opts.heldPollMs ?? 30_000);
+    } else {
+      clearInterval(this.heldTimer);
+      this.heldTimer = undefined;
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case 'push':
+        if (frame.push.kind === 'system') this.onSystemPush(frame.push);
+        else void this.onMessagePush(frame.push);
+        return;
+      case 'state_change':
+        this.sharedStateEmitter.fire({ key: frame.key, value: frame.value, updatedBy: frame.updatedBy });
+        return;
+      case 'ack':
+        // Scheduled messages fire sends with ids we never issued (§4); nothing to do.
+        this.log?.trace(`${this.mesh.slug}: ignored an ack for unknown id ${frame.id}`);
+        return;
+      default:
+        this.log?.debug(`${this.mesh.slug}: ignored an unsolicited "${frame.type === 'other' ? frame.frameType : frame.type}" frame`);
+    }
+  }
+
+  private async onMessagePush(push: QueuedPush): Promise<void> {
+    const id = push.clientMessageId ?? push.messageId;
+    try {
+      if (!this.inbox.has(id)) {
+        const body = decryptInbound(push, { session: this.sessionKeys, member: this.memberKeys });
+        const message: InboundMessage = {
+          id,
+          brokerMessageId: push.messageId,
+          meshId: push.meshId || this.mesh.meshId,
+          senderPubkey: push.senderPubkey,
+          kind: body.kind,
+          text: body.text,
+          priority: push.priority,
+          createdAt: push.createdAt,
+          receivedAt: Date.now(),
+          ...(push.senderMemberPubkey ? { senderMemberPubkey: push.senderMemberPubkey } : {}),
+          ...(push.senderName ? { senderName: push.senderName } : {}),
+          ...(push.subtype ? { subtype: push.subtype } : {}),
+        };
+        // Persist first, then ack: a crash in between means a redelivery, which the dedupe absorbs.
+        if (await this.inbox.add(message)) this.messageEmitter.fire(message);
+      }
+      // Duplicates are acked too, or the broker would keep re-pushing them.
+      await this.connection.post({ type: 'client_ack', clientMessageId: id, brokerMessageId: push.messageId });
+    } catch (err) {
+      this.log?.warn(`${this.mesh.slug}: could not store or acknowledge message ${push.messageId}: ${(err as Error).message}`);
+    }
+  }
+
+  private onSystemPush(push: SystemPush): void {
+    if (!PRESENCE_EVENTS.includes(push.event)) {
+      this.log?.debug(`${this.mesh.slug}: system event ${push.event}`);
+      return;
+    }
+    const data = push.eventData;
+    const event: PresenceEvent = {
+      event: push.event as PresenceEventName,
+      name: typeof data.name === 'string' ? data.name : '',
+      pubkey: typeof data.pubkey === 'string' ? data.pubkey : '',
+      data,
+    };
+    if (event.event === 'peer_left') {
+      if (this.peersByKey.delete(event.pubkey)) this.peersEmitter.fire(this.peers);
+    } else if ((event.event === 'peer_joined' || event.event === 'peer_returned') && event.pubkey) {
+      this.outboxQueue.peerSeen([event.pubkey]);
+      this.refreshPeersSoon();
+    } else {
+      this.refreshPeersSoon();
+    }
+    this.presenceEmitter.fire(event);
+  }
+
+  /** Presence pushes carry only a name and key; one list_peers after a burst of them fills in the rest. */
+  private refreshPeersSoon(): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (this.connection.isConnected) this.listPeers().catch((err: Error) => this.log?.debug(`${this.mesh.slug}: peer refresh failed: ${err.message}`));
+    }, 200);
+  }
+
+  private replacePeers(peers: Peer[]): void {
+    this.peersByKey.clear();
+    for (const peer of peers) this.peersByKey.set(peer.pubkey, peer);
+    this.outboxQueue.peerSeen(this.peersByKey.keys());
+    this.peersEmitter.fire(this.peers);
+  }
+}

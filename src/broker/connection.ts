@@ -1,0 +1,349 @@
+/**
+ * One WebSocket to the broker: session_hello, reconnect with full-jitter backoff, ping watchdog, and the single
+ * request/response mechanism every RPC goes through (an id per request, one timeout rule, fail fast on disconnect).
+ */
+import * as os from 'os';
+import WebSocket from 'ws';
+import { mintAttestation, signSessionHello } from './crypto';
+import { Emitter } from './events';
+import { correlationId, Frame, helloFailure, parseFrame, WS_PATH } from './protocol';
+import type { ConnectionState, JoinedMesh, Logger } from './types';
+
+export interface Timing {
+  /** Every request's reply deadline. */
+  rpcTimeoutMs: number;
+  helloTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Connected this long without a drop resets the backoff. */
+  stableAfterMs: number;
+  /** The broker pings every 30 s; a socket silent for longer than this is dropped. */
+  silenceLimitMs: number;
+  watchdogIntervalMs: number;
+  attestationTtlMs: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  rpcTimeoutMs: 10_000,
+  helloTimeoutMs: 10_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 30_000,
+  stableAfterMs: 30_000,
+  silenceLimitMs: 75_000,
+  watchdogIntervalMs: 15_000,
+  attestationTtlMs: 12 * 3600_000,
+};
+
+export interface SessionKey {
+  pubkey: string;
+  secretKey: string;
+}
+
+export interface ConnectionOptions {
+  mesh: JoinedMesh;
+  sessionKey: SessionKey;
+  sessionId: string;
+  displayName?: string;
+  cwd: string;
+  hostname?: string;
+  channel?: string;
+  peerType?: string;
+  groups?: { name: string; role?: string }[];
+  log?: Logger;
+  timing?: Partial<Timing>;
+}
+
+export class BrokerError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'BrokerError';
+  }
+}
+
+/** Full-jitter exponential backoff: uniform in [0, min(cap, base·2^attempt)). */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30)));
+}
+
+/** Checks the broker URL before any socket is opened: the broker destroys any upgrade whose path is not exactly /ws. */
+export function validateBrokerUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${url}" is not a URL`;
+  }
+  if (parsed.protocol !== 'wss:' && parsed.protocol !== 'ws:') return `broker URL must start with wss:// (got "${url}")`;
+  if (parsed.pathname !== WS_PATH || parsed.search || parsed.hash) return `broker URL must end in exactly "${WS_PATH}" (got "${url}")`;
+  return undefined;
+}
+
+interface Pending {
+  resolve(frame: Frame): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+const noopLog: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+export class BrokerConnection {
+  private readonly timing: Timing;
+  private readonly log: Logger;
+  private ws: WebSocket | undefined;
+  private current: ConnectionState = { kind: 'disconnected' };
+  private wanted = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  private nextRequestId = 1;
+  private readonly pending = new Map<string, Pending>();
+  /** Set when the broker said why it is about to close the socket; read by the close handler. */
+  private closeReason: { code?: string; message: string } | undefined;
+
+  private readonly stateEmitter = new Emitter<ConnectionState>();
+  private readonly frameEmitter = new Emitter<Frame>();
+  readonly onDidChangeState = this.stateEmitter.event;
+  /** Every frame that is not a reply to one of our requests: pushes, state_change, stray acks, errors without an id. */
+  readonly onFrame = this.frameEmitter.event;
+
+  constructor(private readonly opts: ConnectionOptions) {
+    this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.log = opts.log ?? noopLog;
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  get isConnected(): boolean {
+    return this.current.kind === 'connected';
+  }
+
+  start(): void {
+    this.wanted = true;
+    if (this.ws || this.retryTimer) return;
+    const invalid = validateBrokerUrl(this.opts.mesh.brokerUrl);
+    if (invalid) {
+      this.setState({ kind: 'failed', code: 'bad_url', reason: invalid });
+      return;
+    }
+    this.open();
+  }
+
+  /** Drops any socket and connects again now, also out of a terminal failure. */
+  restart(): void {
+    this.stop();
+    this.attempt = 0;
+    this.start();
+  }
+
+  stop(): void {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const ws = this.ws;
+    this.teardown(new BrokerError('disconnected', 'Disconnected from the mesh.'));
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.close(1000, 'client disconnect');
+    }
+    this.setState({ kind: 'disconnected' });
+  }
+
+  dispose(): void {
+    this.stop();
+    this.stateEmitter.dispose();
+    this.frameEmitter.dispose();
+  }
+
+  /**
+   * Sends a request and waits for the reply correlated by id (`_reqId`, or `id` for `send`). A broker `error`
+   * reply rejects with a BrokerError. Fails at once when not connected, and on disconnect.
+   */
+  request(payload: Record<string, unknown>, idField: '_reqId' | 'id' = '_reqId'): Promise<Frame> {
+    if (!this.ws || this.current.kind !== 'connected') {
+      return Promise.reject(new BrokerError('not_connected', 'Not connected to the mesh.'));
+    }
+    const id = `r${this.nextRequestId++}`;
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new BrokerError('timeout', `The broker did not answer "${String(payload.type)}" within ${Math.round(this.timing.rpcTimeoutMs / 1000)} s.`));
+      }, this.timing.rpcTimeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.write({ ...payload, [idField]: id }).catch((err: Error) => {
+        const entry = this.pending.get(id);
+        if (!entry) return;
+        clearTimeout(entry.timer);
+        this.pending.delete(id);
+        reject(err);
+      });
+    });
+  }
+
+  /** Sends a frame that has no reply on the wire; resolves once it is written to the socket. */
+  post(payload: Record<string, unknown>): Promise<void> {
+    if (!this.ws || this.current.kind !== 'connected') {
+      return Promise.reject(new BrokerError('not_connected', 'Not connected to the mesh.'));
+    }
+    return this.write(payload);
+  }
+
+  private write(payload: Record<string, unknown>): Promise<void> {
+    const ws = this.ws;
+    return new Promise((resolve, reject) => {
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        reject(new BrokerError('not_connected', 'Not connected to the mesh.'));
+        return;
+      }
+      ws.send(JSON.stringify(payload), (err) => (err ? reject(new BrokerError('write_failed', `Could not write to the broker: ${err.message}`)) : resolve()));
+    });
+  }
+
+  private open(): void {
+    this.closeReason = undefined;
+    this.setState({ kind: 'connecting', attempt: this.attempt });
+    const ws = new WebSocket(this.opts.mesh.brokerUrl, { maxPayload: 16 * 1024 * 1024, handshakeTimeout: this.timing.helloTimeoutMs });
+    this.ws = ws;
+    this.lastHeard = Date.now();
+    ws.on('open', () => this.sendHello(ws));
+    ws.on('message', (data) => this.onMessage(ws, data));
+    ws.on('ping', () => (this.lastHeard = Date.now()));
+    ws.on('pong', () => (this.lastHeard = Date.now()));
+    ws.on('error', (err) => {
+      this.log.debug(`${this.opts.mesh.slug}: socket error: ${err.message}`);
+      this.closeReason ??= { message: err.message };
+    });
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastHeard > this.timing.silenceLimitMs) {
+        this.log.warn(`${this.opts.mesh.slug}: no traffic from the broker for ${Math.round(this.timing.silenceLimitMs / 1000)} s; dropping the socket`);
+        this.closeReason = { message: 'the broker stopped answering' };
+        ws.terminate();
+      }
+    }, this.timing.watchdogIntervalMs);
+  }
+
+  private sendHello(ws: WebSocket): void {
+    const { mesh, sessionKey } = this.opts;
+    const now = Date.now();
+    // The attestation is re-minted at every connect, so a long-lived window never presents an expired one.
+    const parentAttestation = mintAttestation(mesh.pubkey, mesh.secretKey, sessionKey.pubkey, now + this.timing.attestationTtlMs);
+    const hello: Record<string, unknown> = {
+      type: 'session_hello',
+      meshId: mesh.meshId,
+      parentMemberId: mesh.memberId,
+      parentMemberPubkey: mesh.pubkey,
+      sessionPubkey: sessionKey.pubkey,
+      parentAttestation,
+      sessionId: this.opts.sessionId,
+      pid: process.pid,
+      cwd: this.opts.cwd,
+      hostname: this.opts.hostname ?? os.hostname(),
+      peerType: this.opts.peerType ?? 'human',
+      channel: this.opts.channel ?? 'claudemesh-vscode',
+      timestamp: now,
+      signature: signSessionHello(mesh.meshId, mesh.pubkey, sessionKey.pubkey, sessionKey.secretKey, now),
+    };
+    if (this.opts.displayName) hello.displayName = this.opts.displayName;
+    if (this.opts.groups?.length) hello.groups = this.opts.groups;
+    ws.send(JSON.stringify(hello));
+    this.helloTimer = setTimeout(() => {
+      this.closeReason = { message: `no hello_ack within ${Math.round(this.timing.helloTimeoutMs / 1000)} s` };
+      ws.terminate();
+    }, this.timing.helloTimeoutMs);
+  }
+
+  private onMessage(ws: WebSocket, data: WebSocket.RawData): void {
+    if (ws !== this.ws) return;
+    this.lastHeard = Date.now();
+    const parsed = parseFrame(data);
+    if (!parsed.ok) {
+      this.log.warn(`${this.opts.mesh.slug}: ignored a frame from the broker: ${parsed.reason}`);
+      return;
+    }
+    const frame = parsed.frame;
+    if (this.current.kind !== 'connected') {
+      this.onHandshakeFrame(frame);
+      return;
+    }
+    const id = correlationId(frame);
+    const entry = id === undefined ? undefined : this.pending.get(id);
+    if (entry && id !== undefined) {
+      clearTimeout(entry.timer);
+      this.pending.delete(id);
+      if (frame.type === 'error') entry.reject(new BrokerError(frame.code, frame.message || frame.code));
+      else entry.resolve(frame);
+      return;
+    }
+    if (frame.type === 'error') this.log.warn(`${this.opts.mesh.slug}: broker error ${frame.code}: ${frame.message}`);
+    this.frameEmitter.fire(frame);
+  }
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (frame.type === 'hello_ack') {
+      clearTimeout(this.helloTimer);
+      this.setState({ kind: 'connected', presenceId: frame.presenceId, displayName: frame.memberDisplayName });
+      clearTimeout(this.stableTimer);
+      this.stableTimer = setTimeout(() => (this.attempt = 0), this.timing.stableAfterMs);
+      return;
+    }
+    if (frame.type === 'error') {
+      // The broker sends the reason, then closes; the close handler acts on it.
+      this.closeReason = { code: frame.code, message: frame.message };
+      this.log.warn(`${this.opts.mesh.slug}: hello rejected: ${frame.code}: ${frame.message}`);
+      return;
+    }
+    this.log.debug(`${this.opts.mesh.slug}: ignored a "${frame.type}" frame before hello_ack`);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    const told = this.closeReason;
+    this.teardown(new BrokerError('disconnected', 'The connection to the broker was lost.'));
+    const failure = helloFailure(told?.code ?? (reason === 'session_replaced' ? 'session_replaced' : undefined), told?.message ?? reason, code);
+    this.log.info(`${this.opts.mesh.slug}: connection closed (${code}${reason ? ' ' + reason : ''}): ${failure.reason}`);
+    if (!this.wanted) {
+      this.setState({ kind: 'disconnected' });
+      return;
+    }
+    if (failure.kind === 'terminal') {
+      this.wanted = false;
+      this.setState({ kind: 'failed', code: told?.code ?? (code === 4001 ? 'kicked' : code === 4002 ? 'revoked' : reason || String(code)), reason: failure.reason });
+      return;
+    }
+    let delay = backoffDelay(this.attempt, this.timing.backoffBaseMs, this.timing.backoffMaxMs);
+    if (failure.kind === 'slow') delay = Math.max(delay, failure.minDelayMs);
+    this.attempt++;
+    this.setState({ kind: 'reconnecting', attempt: this.attempt, retryAt: Date.now() + delay, lastError: failure.reason });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.wanted) this.open();
+    }, delay);
+  }
+
+  /** Forgets the socket and fails every pending request at once. */
+  private teardown(reason: Error): void {
+    clearTimeout(this.helloTimer);
+    clearTimeout(this.stableTimer);
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    this.ws = undefined;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const entry of pending) {
+      clearTimeout(entry.timer);
+      entry.reject(reason);
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    this.current = state;
+    this.stateEmitter.fire(state);
+  }
+}

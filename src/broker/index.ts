@@ -1,0 +1,14 @@
+/** The broker client's public entry point; usable from plain Node (no `vscode` import anywhere under src/broker). */
+export { MeshClient } from './client';
+export type { MeshClientOptions } from './client';
+export { BrokerConnection, BrokerError, backoffDelay, validateBrokerUrl, DEFAULT_TIMING } from './connection';
+export type { SessionKey, Timing } from './connection';
+export { Outbox, MessageTooLargeError } from './outbox';
+export { Inbox } from './inbox';
+export { parseFrame, helloFailure, classifySendError } from './protocol';
+export { MemoryStore, FileStore } from './store';
+export type { KeyValueStore } from './store';
+export { Emitter } from './events';
+export type { Event, Disposable } from './events';
+export * from './crypto';
+export * from './types';

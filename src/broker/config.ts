@@ -50,7 +50,8 @@ function quoted(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function brokerUrlProblem(value: unknown): string | undefined {
+/** Why `value` cannot be a broker WebSocket URL (ws:// or wss://, path exactly /ws), or undefined when it can. */
+export function brokerUrlProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `must be a ws:// or wss:// URL (got ${quoted(value)})`;
   let url: URL;
   try {

@@ -51,7 +51,8 @@ export function generateKeypair(seed?: Uint8Array): { pubkey: string; secretKey:
   return { pubkey: bytesToHex(pair.publicKey), secretKey: bytesToHex(pair.secretKey) };
 }
 
-function signText(message: string, secretKeyHex: string): string {
+/** Detached Ed25519 signature over the UTF-8 of `message`, as lowercase hex. */
+export function signDetached(message: string, secretKeyHex: string): string {
   const secretKey = hexToBytes(secretKeyHex);
   if (secretKey.length !== nacl.sign.secretKeyLength) {
     throw new Error(`a signing secret key must be ${nacl.sign.secretKeyLength} bytes (got ${secretKey.length})`);
@@ -64,7 +65,7 @@ export function helloSignedString(meshId: string, memberId: string, pubkey: stri
 }
 
 export function signHello(mesh: Pick<JoinedMesh, 'meshId' | 'memberId' | 'pubkey' | 'secretKey'>, timestamp: number): string {
-  return signText(helloSignedString(mesh.meshId, mesh.memberId, mesh.pubkey, timestamp), mesh.secretKey);
+  return signDetached(helloSignedString(mesh.meshId, mesh.memberId, mesh.pubkey, timestamp), mesh.secretKey);
 }
 
 export interface SessionAttestation {
@@ -77,11 +78,11 @@ export interface SessionAttestation {
 /** The member vouches for a session key until `expiresAtMs` (the broker caps this at now + 24 h). */
 export function mintAttestation(memberPubkey: string, memberSecretKey: string, sessionPubkey: string, expiresAtMs: number): SessionAttestation {
   const message = `claudemesh-session-attest|${memberPubkey}|${sessionPubkey}|${expiresAtMs}`;
-  return { sessionPubkey, parentMemberPubkey: memberPubkey, expiresAt: expiresAtMs, signature: signText(message, memberSecretKey) };
+  return { sessionPubkey, parentMemberPubkey: memberPubkey, expiresAt: expiresAtMs, signature: signDetached(message, memberSecretKey) };
 }
 
 export function signSessionHello(meshId: string, parentPubkey: string, sessionPubkey: string, sessionSecretKey: string, timestamp: number): string {
-  return signText(`claudemesh-session-hello|${meshId}|${parentPubkey}|${sessionPubkey}|${timestamp}`, sessionSecretKey);
+  return signDetached(`claudemesh-session-hello|${meshId}|${parentPubkey}|${sessionPubkey}|${timestamp}`, sessionSecretKey);
 }
 
 export function verifyDetached(message: string, signatureHex: string, pubkeyHex: string): boolean {

@@ -129,6 +129,7 @@ export class Outbox {
     this.log = opts.log;
     this.bucket = opts.rateLimit === false ? undefined : new TokenBucket(opts.rateLimit ?? RATE_LIMIT_DEFAULT);
     this.load();
+    this.pump();
   }
 
   /** Rows in seq order (the map is filled in seq order, and new rows get the highest seq). */

@@ -1,0 +1,193 @@
+import * as assert from 'node:assert/strict';
+import { MessageTooLargeError, Outbox, OutboxTransport, SendAck } from '../../src/broker/outbox';
+import { MemoryStore } from '../../src/broker/store';
+import type { OutboxRow } from '../../src/broker/types';
+
+const PEER = 'c'.repeat(64);
+
+/** A transport whose answers the test scripts, recording every frame sent. */
+class ScriptedTransport implements OutboxTransport {
+  connected = true;
+  sent: Record<string, unknown>[] = [];
+  answer: (frame: Record<string, unknown>) => Promise<SendAck> = async () => ({ messageId: `m${this.sent.length}`, queued: true });
+  send(frame: Record<string, unknown>): Promise<SendAck> {
+    this.sent.push(frame);
+    return this.answer(frame);
+  }
+}
+
+function request(text: string, targetSpec = PEER) {
+  return { targetSpec, targetLabel: 'Peer', priority: 'next' as const, nonce: 'bm9uY2U=', ciphertext: Buffer.from(text).toString('base64'), text, fingerprint: 'f'.repeat(64) };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+describe('durable outbox', () => {
+  const outboxes: Outbox[] = [];
+  afterEach(() => outboxes.splice(0).forEach((o) => o.dispose()));
+  function make(store: MemoryStore, transport: ScriptedTransport, extra: Partial<ConstructorParameters<typeof Outbox>[0]> = {}) {
+    const outbox = new Outbox({ meshId: 'mesh', store, transport, rateLimit: false, ...extra });
+    outboxes.push(outbox);
+    return outbox;
+  }
+
+  it('persists a message before enqueue returns its id', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    transport.connected = false;
+    const row = await make(store, transport).enqueue(request('hi'));
+    const stored = store.keys().map((k) => store.get<OutboxRow>(k)!);
+    assert.deepEqual(stored.map((r) => [r.clientMessageId, r.status]), [[row.clientMessageId, 'queued']]);
+  });
+
+  it('sends rows in order with their client_message_id and fingerprint, then marks them sent', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    const outbox = make(store, transport);
+    const rows = [];
+    for (let i = 0; i < 5; i++) rows.push(await outbox.enqueue(request(`m${i}`)));
+    await until(() => outbox.rows.every((r) => r.status === 'sent'), 'all sent');
+    assert.deepEqual(transport.sent.map((f) => f.client_message_id), rows.map((r) => r.clientMessageId));
+    assert.equal(transport.sent[0].request_fingerprint, 'f'.repeat(64));
+    assert.equal(transport.sent[0].type, 'send');
+  });
+
+  it('writes one record of constant size per change, whatever the queue depth', async () => {
+    const costAt = async (depth: number) => {
+      const store = new MemoryStore();
+      const transport = new ScriptedTransport();
+      transport.connected = false;
+      const outbox = make(store, transport);
+      for (let i = 0; i < depth; i++) await outbox.enqueue(request('x'.repeat(100)));
+      const before = { writes: store.writes, bytes: store.bytesWritten };
+      await outbox.enqueue(request('x'.repeat(100)));
+      return { writes: store.writes - before.writes, bytes: store.bytesWritten - before.bytes };
+    };
+    const shallow = await costAt(10);
+    const deep = await costAt(2_000);
+    assert.equal(shallow.writes, 1);
+    assert.equal(deep.writes, 1);
+    assert.ok(Math.abs(deep.bytes - shallow.bytes) <= 4, `${deep.bytes} vs ${shallow.bytes}`);
+  });
+
+  it('resends a row found mid-send after a restart under the same client_message_id', async () => {
+    const store = new MemoryStore();
+    const first = new ScriptedTransport();
+    first.answer = () => new Promise(() => {}); // never acked: the process "dies" mid-send
+    const before = make(store, first);
+    const row = await before.enqueue(request('survive'));
+    await until(() => store.get<OutboxRow>(store.keys()[0])!.status === 'sending', 'row marked sending');
+    before.dispose();
+
+    const second = new ScriptedTransport();
+    const after = make(store, second);
+    await until(() => after.rows[0]?.status === 'sent', 'resent after restart');
+    assert.equal(second.sent[0].client_message_id, row.clientMessageId);
+    assert.equal(second.sent[0].ciphertext, row.ciphertext);
+  });
+
+  it('waits for a token after a rate_limit error instead of failing the message', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    let limited = 0;
+    transport.answer = async () => {
+      if (limited++ < 2) return { messageId: '', queued: false, error: 'rate_limit: max 60 msg/min (burst 10) \u2014 slow down' };
+      return { messageId: 'ok', queued: true };
+    };
+    const outbox = make(store, transport, { rateLimit: { burst: 10, perMinute: 60_000 } });
+    await outbox.enqueue(request('patient'));
+    await until(() => outbox.rows[0].status === 'sent', 'sent after the limit');
+    assert.equal(transport.sent.length, 3);
+    assert.equal(outbox.rows[0].attempts, 1);
+  });
+
+  it('paces itself to the local bucket: a burst goes out at once, the rest waits for tokens', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    const outbox = make(store, transport, { rateLimit: { burst: 3, perMinute: 60 } });
+    for (let i = 0; i < 5; i++) await outbox.enqueue(request(`b${i}`));
+    await until(() => transport.sent.length === 3, 'the burst');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(transport.sent.length, 3);
+    assert.equal(outbox.rows.filter((r) => r.status === 'queued').length, 2);
+  });
+
+  it('fails permanently on payload too large and on grant blocks, keeping the reason', async () => {
+    for (const error of ['payload too large: 70000 bytes > MAX_MESSAGE_BYTES=65536', 'blocked by recipient grants (sender lacks dm capability)']) {
+      const transport = new ScriptedTransport();
+      transport.answer = async () => ({ messageId: '', queued: false, error });
+      const outbox = make(new MemoryStore(), transport);
+      await outbox.enqueue(request('no'));
+      await until(() => outbox.rows[0].status === 'failed', 'failed');
+      assert.equal(outbox.rows[0].lastError, error);
+      assert.equal(transport.sent.length, 1);
+    }
+  });
+
+  it('holds a DM to an offline peer and sends it once that peer is seen', async () => {
+    const transport = new ScriptedTransport();
+    let online = false;
+    transport.answer = async () =>
+      online ? { messageId: 'm', queued: true } : { messageId: '', queued: false, error: 'no connected peer for target (not online, or targetSpec is your own key without another session)' };
+    const outbox = make(new MemoryStore(), transport);
+    await outbox.enqueue(request('later'));
+    await until(() => outbox.rows[0].status === 'held', 'held');
+    online = true;
+    outbox.peerSeen(['d'.repeat(64)]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(outbox.rows[0].status, 'held');
+    outbox.peerSeen([PEER]);
+    await until(() => outbox.rows[0].status === 'sent', 'sent after the peer returned');
+  });
+
+  it('fails a held DM once the hold expires', async () => {
+    const transport = new ScriptedTransport();
+    transport.answer = async () => ({ messageId: '', queued: false, error: 'no connected peer for target (not online, or targetSpec is your own key without another session)' });
+    const outbox = make(new MemoryStore(), transport, { holdExpiryMs: 30 });
+    await outbox.enqueue(request('never'));
+    await until(() => outbox.rows[0].status === 'held', 'held');
+    await new Promise((r) => setTimeout(r, 40));
+    outbox.kick();
+    assert.equal(outbox.rows[0].status, 'failed');
+    assert.match(outbox.rows[0].lastError!, /did not come back online/);
+  });
+
+  it('retries transient failures with backoff and does not count disconnects as attempts', async () => {
+    const transport = new ScriptedTransport();
+    let calls = 0;
+    transport.answer = async () => {
+      calls++;
+      if (calls === 1) throw Object.assign(new (await import('../../src/broker/connection')).BrokerError('disconnected', 'lost'));
+      return { messageId: 'm', queued: true };
+    };
+    const outbox = make(new MemoryStore(), transport);
+    await outbox.enqueue(request('flaky'));
+    await until(() => outbox.rows[0].status === 'sent', 'sent on retry');
+    assert.equal(outbox.rows[0].attempts, 1);
+  });
+
+  it('refuses at enqueue a message too large for one frame', async () => {
+    const outbox = make(new MemoryStore(), new ScriptedTransport());
+    await assert.rejects(outbox.enqueue(request('x'.repeat(70_000))), MessageTooLargeError);
+    assert.equal(outbox.rows.length, 0);
+  });
+
+  it('lets the user retry and discard failed messages', async () => {
+    const transport = new ScriptedTransport();
+    let fail = true;
+    transport.answer = async () => (fail ? { messageId: '', queued: false, error: 'blocked by recipient grants (sender lacks dm capability)' } : { messageId: 'm', queued: true });
+    const store = new MemoryStore();
+    const outbox = make(store, transport);
+    const a = await outbox.enqueue(request('a'));
+    const b = await outbox.enqueue(request('b'));
+    await until(() => outbox.rows.every((r) => r.status === 'failed'), 'both failed');
+    await outbox.discard(b.clientMessageId);
+    fail = false;
+    assert.equal(await outbox.retryFailed(), 1);
+    await until(() => outbox.get(a.clientMessageId)?.status === 'sent', 'retried');
+    assert.equal(store.keys().length, 1);
+  });
+});

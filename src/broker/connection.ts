@@ -6,7 +6,8 @@ import * as os from 'os';
 import WebSocket from 'ws';
 import { mintAttestation, signSessionHello } from './crypto';
 import { Emitter } from './events';
-import { correlationId, Frame, helloFailure, parseFrame, WS_PATH } from './protocol';
+import { brokerUrlProblem } from './config';
+import { correlationId, Frame, helloFailure, parseFrame } from './protocol';
 import type { ConnectionState, JoinedMesh, Logger } from './types';
 
 export interface Timing {
@@ -65,19 +66,6 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30)));
 }
 
-/** Checks the broker URL before any socket is opened: the broker destroys any upgrade whose path is not exactly /ws. */
-export function validateBrokerUrl(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `"${url}" is not a URL`;
-  }
-  if (parsed.protocol !== 'wss:' && parsed.protocol !== 'ws:') return `broker URL must start with wss:// (got "${url}")`;
-  if (parsed.pathname !== WS_PATH || parsed.search || parsed.hash) return `broker URL must end in exactly "${WS_PATH}" (got "${url}")`;
-  return undefined;
-}
-
 interface Pending {
   resolve(frame: Frame): void;
   reject(err: Error): void;
@@ -125,9 +113,9 @@ export class BrokerConnection {
   start(): void {
     this.wanted = true;
     if (this.ws || this.retryTimer) return;
-    const invalid = validateBrokerUrl(this.opts.mesh.brokerUrl);
+    const invalid = brokerUrlProblem(this.opts.mesh.brokerUrl);
     if (invalid) {
-      this.setState({ kind: 'failed', code: 'bad_url', reason: invalid });
+      this.setState({ kind: 'failed', code: 'bad_url', reason: `The broker URL ${invalid}.` });
       return;
     }
     this.open();

@@ -4,7 +4,6 @@
  */
 import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, PeerStatus, Priority, Skill, SkillSummary, StateEntry } from './types';
 
-export const WS_PATH = '/ws';
 export const MAX_FRAME_BYTES = 65_536;
 /** What a send frame may take before the broker's 64 KiB frame limit; leaves room for the JSON around the body. */
 export const MAX_SEND_FRAME_BYTES = MAX_FRAME_BYTES - 1_024;

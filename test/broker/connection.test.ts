@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { BrokerConnection, BrokerError, backoffDelay, validateBrokerUrl } from '../../src/broker/connection';
+import { brokerUrlProblem } from '../../src/broker/config';
+import { BrokerConnection, BrokerError, backoffDelay } from '../../src/broker/connection';
 import { generateKeypair } from '../../src/broker/crypto';
 import type { ConnectionState, JoinedMesh } from '../../src/broker/types';
 
@@ -132,8 +133,8 @@ describe('broker connection', () => {
   });
 
   it('refuses before connecting when the broker URL path is not exactly /ws', () => {
-    assert.equal(validateBrokerUrl('wss://h/ws'), undefined);
-    for (const bad of ['wss://h/ws/', 'wss://h/ws?x=1', 'https://h/ws', 'wss://h/', 'nonsense']) assert.ok(validateBrokerUrl(bad), bad);
+    assert.equal(brokerUrlProblem('wss://h/ws'), undefined);
+    for (const bad of ['wss://h/ws/', 'wss://h/ws?x=1', 'https://h/ws', 'wss://h/', 'nonsense']) assert.ok(brokerUrlProblem(bad), bad);
     const conn = new BrokerConnection({ mesh: meshFor('wss://h/ws?x=1'), sessionKey: generateKeypair(), sessionId: 's', cwd: '/' });
     conn.start();
     assert.equal(conn.state.kind, 'failed');

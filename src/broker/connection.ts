@@ -269,7 +269,11 @@ export class BrokerConnection {
       else entry.resolve(frame);
       return;
     }
-    if (frame.type === 'error') this.log.warn(`${this.opts.mesh.slug}: broker error ${frame.code}: ${frame.message}`);
+    if (frame.type === 'error') {
+      this.log.warn(`${this.opts.mesh.slug}: broker error ${frame.code}: ${frame.message}`);
+      // A ban arrives on a live socket as an error frame just before the close; keep its words for the close handler.
+      if (helloFailure(frame.code, frame.message).kind !== 'retry') this.closeReason = { code: frame.code, message: frame.message };
+    }
     this.frameEmitter.fire(frame);
   }
 

@@ -171,6 +171,7 @@ export class MeshClient implements MeshClientApi {
   async send(target: string, text: string, options: { priority?: Priority; label?: string } = {}): Promise<OutboxRow> {
     const priority = options.priority ?? 'next';
     let body;
+    if (target === this.sessionPubkey) throw new Error('That is this window\'s own session; pick another peer.');
     if (PUBKEY.test(target)) body = encryptDirect(text, target, this.sessionKeys);
     else if (target === '*' || /^@[^\s@]+$/.test(target)) body = encodeMulticast(text);
     else throw new Error(`"${target}" is not a peer key, "*" or an @group.`);

@@ -1,0 +1,94 @@
+/**
+ * Entry point. activate() only wires things up and returns; identities load and meshes connect in the background,
+ * so a slow disk, a broken config or an unreachable broker never delays or fails activation.
+ */
+import * as vscode from 'vscode';
+import { registerCommands, App } from './views/commands';
+import { Conversations } from './views/conversations';
+import { ClientFactory, Ctx } from './views/ctx';
+import { Documents, SCHEME } from './views/documents';
+import { MemoriesView } from './views/memoriesView';
+import { MessagesView } from './views/messagesView';
+import { Notifications } from './views/notifications';
+import { PeersView } from './views/peersView';
+import { SkillsView } from './views/skillsView';
+import { StateView } from './views/stateView';
+import { StatusBar } from './views/statusBar';
+import { errorMessage } from './views/text';
+
+export interface Running {
+  app: App;
+  /** Resolves when the first identity load has finished and its meshes have started connecting. */
+  ready: Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** Builds everything; `createClient` lets tests put a scripted client behind the real views and commands. */
+export function start(context: vscode.ExtensionContext, createClient?: ClientFactory): Running {
+  const ctx = new Ctx(context, createClient);
+  const conversations = new Conversations(ctx);
+  const memories = new MemoriesView(ctx);
+  const documents = new Documents(ctx, conversations, (meshId, id) => memories.find(meshId, id));
+  const app: App = {
+    context,
+    ctx,
+    conversations,
+    documents,
+    memories,
+    peers: new PeersView(ctx),
+    messages: new MessagesView(ctx, conversations),
+    state: new StateView(ctx),
+    skills: new SkillsView(ctx),
+  };
+  const disposables: vscode.Disposable[] = [
+    conversations,
+    documents,
+    memories,
+    app.peers,
+    app.messages,
+    app.state,
+    app.skills,
+    new StatusBar(ctx, conversations),
+    new Notifications(ctx),
+    vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
+    ...registerCommands(app),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (['displayName', 'meshes', 'configPath'].some((key) => event.affectsConfiguration(`claudemesh.${key}`))) void ctx.reload();
+    }),
+  ];
+  ctx.updateContextKeys();
+  const ready = ctx.reload();
+  let disposing: Promise<void> | undefined;
+  return {
+    app,
+    ready,
+    // Both deactivate() and context.subscriptions end here; the second call waits for the first.
+    dispose() {
+      disposing ??= (async () => {
+        for (const d of disposables) d.dispose();
+        await ctx.dispose();
+      })();
+      return disposing;
+    },
+  };
+}
+
+let running: Running | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  try {
+    running = start(context);
+    const current = running;
+    context.subscriptions.push({ dispose: () => void current.dispose() });
+  } catch (err) {
+    // Nothing above should throw; if it does, say so once instead of leaving a half-working sidebar.
+    void vscode.window.showErrorMessage(`Claudemesh could not start: ${errorMessage(err)}`);
+  }
+}
+
+/** VS Code awaits this on shutdown and reload: outbox writes are flushed and session leases released. */
+export async function deactivate(): Promise<void> {
+  const current = running;
+  running = undefined;
+  await current?.dispose();
+}

@@ -1,0 +1,616 @@
+/**
+ * Every command in one table, registered in one loop. A mesh command has an online variant and, where being offline
+ * changes what makes sense, an offline one; without one, the offline variant offers to connect. Any error ends in one
+ * message naming what failed, and in the log.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { acceptInvite, InviteError, parseInviteLink } from '../broker/invite';
+import type { MeshClientApi, PeerStatus, StateEntry } from '../broker/types';
+import type { Conversations } from './conversations';
+import { Ctx, readSettings } from './ctx';
+import { docUri, Documents, parseDocUri } from './documents';
+import { isSelected, saveJoinedMesh } from './identities';
+import type { MemoriesView } from './memoriesView';
+import { MemoryNode } from './memoriesView';
+import { MeshNode } from './meshTree';
+import type { MessagesView } from './messagesView';
+import { OutgoingNode } from './messagesView';
+import { MemberNode, PeerNode } from './peersView';
+import type { PeersView } from './peersView';
+import { askText, parseTags, pickPeer, pickPriority, pickTarget, Target } from './picks';
+import type { SkillsView } from './skillsView';
+import { SkillNode } from './skillsView';
+import type { StateView } from './stateView';
+import { StateNode } from './stateView';
+import { defuseLinks, errorMessage, plural, preview } from './text';
+
+export interface App {
+  context: vscode.ExtensionContext;
+  ctx: Ctx;
+  conversations: Conversations;
+  documents: Documents;
+  peers: PeersView;
+  messages: MessagesView;
+  state: StateView;
+  skills: SkillsView;
+  memories: MemoriesView;
+}
+
+type MeshHandler = (app: App, client: MeshClientApi, arg: unknown) => Promise<unknown>;
+interface MeshCommand {
+  id: string;
+  online: MeshHandler;
+  offline?: MeshHandler;
+}
+interface AppCommand {
+  id: string;
+  run: (app: App, arg: unknown) => Promise<unknown>;
+}
+type CommandSpec = MeshCommand | AppCommand;
+
+/** Tree nodes, notification payloads and editor-title URIs all say which mesh they belong to. */
+function meshIdOf(arg: unknown): string | undefined {
+  if (arg instanceof vscode.Uri) return parseDocUri(arg)?.meshId;
+  if (arg && typeof arg === 'object' && typeof (arg as { meshId?: unknown }).meshId === 'string') return (arg as { meshId: string }).meshId;
+  return undefined;
+}
+
+/** A conversation from a Messages node, a notification's `{meshId, key, label}` or a conversation document's URI. */
+function conversationOf(arg: unknown): { meshId: string; key: string; label?: string } | undefined {
+  if (arg instanceof vscode.Uri) {
+    const ref = parseDocUri(arg);
+    return ref?.kind === 'chat' ? { meshId: ref.meshId, key: ref.key } : undefined;
+  }
+  const candidate = arg as { meshId?: unknown; key?: unknown; label?: unknown; conversation?: { label: string } } | undefined;
+  if (typeof candidate?.meshId !== 'string' || typeof candidate.key !== 'string') return undefined;
+  const label = candidate.conversation?.label ?? (typeof candidate.label === 'string' ? candidate.label : undefined);
+  return { meshId: candidate.meshId, key: candidate.key, label };
+}
+
+async function offerConnect(_app: App, client: MeshClientApi): Promise<void> {
+  const why = client.state.kind === 'failed' ? ` (${client.state.reason})` : '';
+  const choice = await vscode.window.showWarningMessage(`Claudemesh is not connected to ${client.mesh.slug}${defuseLinks(why)}. Connect first.`, 'Connect');
+  if (choice === 'Connect') client.state.kind === 'failed' ? client.reconnect() : client.connect();
+}
+
+function clientsFor(app: App, arg: unknown): MeshClientApi[] {
+  const meshId = meshIdOf(arg);
+  return meshId ? app.ctx.clients.filter((c) => c.mesh.meshId === meshId) : app.ctx.clients;
+}
+
+// ---- messages ------------------------------------------------------------------------------------------------
+
+async function sendTo(client: MeshClientApi, target: Target, text: string, priority: 'now' | 'next' | 'low' = 'next'): Promise<void> {
+  const row = await client.send(target.spec, text, { priority, label: target.label });
+  const queuedNote = client.state.kind === 'connected' ? '' : ' It is queued and goes out once connected.';
+  if (row.status === 'failed') void vscode.window.showErrorMessage(`Claudemesh: the message to ${target.label} failed: ${row.lastError ?? 'unknown error'}`);
+  else if (queuedNote) void vscode.window.showInformationMessage(`Claudemesh: message to ${target.label} saved.${queuedNote}`);
+}
+
+async function targetFromArg(client: MeshClientApi, arg: unknown, title: string): Promise<Target | undefined> {
+  if (arg instanceof PeerNode) return { spec: arg.peer.pubkey, label: arg.peer.displayName };
+  if (arg instanceof MemberNode) {
+    // A member with several sessions: let the user pick which one, among just those.
+    const sessions = arg.sessions.filter((s) => !s.self);
+    if (sessions.length === 1) return { spec: sessions[0].peer.pubkey, label: sessions[0].peer.displayName };
+    const picked = await vscode.window.showQuickPick(
+      sessions.map((s) => ({ label: s.peer.displayName, description: s.peer.summary ?? '', detail: [s.peer.hostname, s.peer.cwd].filter(Boolean).join(' · '), s })),
+      { title, placeHolder: 'Which session?' },
+    );
+    return picked && { spec: picked.s.peer.pubkey, label: picked.s.peer.displayName };
+  }
+  const conversation = conversationOf(arg);
+  if (conversation) return { spec: conversation.key, label: conversation.label ?? conversation.key };
+  return pickTarget(client, title);
+}
+
+const sendMessage: MeshHandler = async (_app, client, arg) => {
+  const target = await targetFromArg(client, arg, 'Send Message');
+  if (!target) return;
+  const text = await askText(`Message to ${target.label}`, 'The message (sent end-to-end encrypted to a peer; in the clear to a group or everyone)');
+  if (text === undefined) return;
+  const priority = await pickPriority();
+  if (!priority) return;
+  await sendTo(client, target, text, priority);
+};
+
+const reply: MeshHandler = async (app, client, arg) => {
+  const conversation = conversationOf(arg);
+  if (!conversation) return sendMessage(app, client, arg);
+  const label = conversation.label ?? app.conversations.get(client, conversation.key)?.label ?? conversation.key;
+  const text = await askText(`Reply to ${label}`, conversation.key.startsWith('@') || conversation.key === '*' ? 'Sent to the whole group, in the clear' : 'Sent end-to-end encrypted');
+  if (text === undefined) return;
+  await sendTo(client, { spec: conversation.key, label }, text);
+  await app.conversations.markRead(client, conversation.key);
+};
+
+/** The selection as a fenced block under its workspace-relative path and line range. */
+export function selectionMessage(editor: vscode.TextEditor): string | undefined {
+  const { selection, document } = editor;
+  const text = document.getText(selection.isEmpty ? undefined : selection);
+  if (!text.trim()) return undefined;
+  const first = selection.isEmpty ? 1 : selection.start.line + 1;
+  const last = selection.isEmpty ? document.lineCount : selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1;
+  const where = `${vscode.workspace.asRelativePath(document.uri)}:${first === last ? first : `${first}-${last}`}`;
+  const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(Math.max(3, longestRun + 1));
+  return `${where}\n${fence}${document.languageId === 'plaintext' ? '' : document.languageId}\n${text.replace(/\n$/, '')}\n${fence}`;
+}
+
+const sendSelection: MeshHandler = async (_app, client, arg) => {
+  const editor = vscode.window.activeTextEditor;
+  const message = editor && selectionMessage(editor);
+  if (!message) {
+    void vscode.window.showInformationMessage('Claudemesh: select some text in an editor first.');
+    return;
+  }
+  const target = await targetFromArg(client, arg, 'Send Selection to Peer');
+  if (!target) return;
+  await sendTo(client, target, message);
+};
+
+async function openConversation(app: App, arg: unknown): Promise<void> {
+  let ref = conversationOf(arg);
+  if (!ref) {
+    type Item = vscode.QuickPickItem & { ref: { meshId: string; key: string } };
+    const items: Item[] = app.ctx.clients.flatMap((client) =>
+      app.conversations.list(client).map((c) => ({
+        label: c.label,
+        description: c.unread ? `${c.unread} unread` : '',
+        detail: app.ctx.clients.length > 1 ? client.mesh.slug : undefined,
+        ref: { meshId: client.mesh.meshId, key: c.key },
+      })),
+    );
+    if (items.length === 0) {
+      void vscode.window.showInformationMessage('Claudemesh: no conversations yet.');
+      return;
+    }
+    ref = (await vscode.window.showQuickPick(items, { title: 'Open Conversation', matchOnDescription: true }))?.ref;
+    if (!ref) return;
+  }
+  const client = app.ctx.client(ref.meshId);
+  if (!client) return;
+  const label = app.conversations.get(client, ref.key)?.label ?? ref.label ?? ref.key;
+  const document = await vscode.workspace.openTextDocument(app.documents.chatUri(ref.meshId, ref.key, label));
+  await vscode.window.showTextDocument(document, { preview: false });
+  await app.conversations.markRead(client, ref.key);
+}
+
+async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): Promise<void> {
+  if (!(arg instanceof OutgoingNode)) {
+    void vscode.window.showInformationMessage(`Claudemesh: use the ${action === 'retry' ? 'Retry' : 'Discard'} button on a message in the Messages view.`);
+    return;
+  }
+  const client = app.ctx.client(arg.meshId);
+  if (!client) return;
+  if (action === 'retry') await client.retry(arg.row.clientMessageId);
+  else await client.discard(arg.row.clientMessageId);
+}
+
+// ---- memories ------------------------------------------------------------------------------------------------
+
+const remember: MeshHandler = async (_app, client) => {
+  const editor = vscode.window.activeTextEditor;
+  const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
+  const content = selected || (await askText('Remember', 'What should the mesh remember?'));
+  if (!content) return;
+  const tags = await vscode.window.showInputBox({ title: 'Tags (optional)', prompt: 'Comma-separated tags, e.g. build, release', ignoreFocusOut: true });
+  if (tags === undefined) return;
+  await client.remember(content, parseTags(tags));
+  void vscode.window.showInformationMessage(`Claudemesh: remembered in ${client.mesh.slug}.`);
+};
+
+const recall: MeshHandler = async (app, client) => {
+  const query = await askText('Recall', 'Search the mesh memory (full-text; tags are not searched)');
+  if (!query) return;
+  const memories = await client.recall(query);
+  app.memories.show(client, query, memories);
+  if (memories.length === 0) {
+    void vscode.window.showInformationMessage(`Claudemesh: nothing in ${client.mesh.slug}'s memory matches "${defuseLinks(preview(query, 60))}".`);
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    memories.map((m) => ({ label: preview(m.content, 80), description: m.tags.join(', '), detail: `${m.rememberedBy}, ${m.rememberedAt}`, m })),
+    { title: `Recall: ${plural(memories.length, 'memory', 'memories')}`, matchOnDescription: true, matchOnDetail: true },
+  );
+  if (!picked) return;
+  const editor = vscode.window.activeTextEditor;
+  const actions = [...(editor ? ['Insert at Cursor'] : []), 'Copy', 'Open'];
+  const action = await vscode.window.showQuickPick(actions, { title: preview(picked.m.content, 60) });
+  if (action === 'Insert at Cursor' && editor) await editor.edit((edit) => edit.replace(editor.selection, picked.m.content));
+  if (action === 'Copy') await vscode.env.clipboard.writeText(picked.m.content);
+  if (action === 'Open') await openMemory(app, new MemoryNode(client.mesh.meshId, picked.m));
+};
+
+async function openMemory(_app: App, arg: unknown): Promise<void> {
+  if (!(arg instanceof MemoryNode)) return;
+  const uri = docUri({ kind: 'memory', meshId: arg.meshId, id: arg.memory.id }, preview(arg.memory.content, 30));
+  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+}
+
+const forget: MeshHandler = async (app, client, arg) => {
+  let node = arg instanceof MemoryNode ? arg : undefined;
+  if (!node) {
+    const candidates = (await app.memories.getChildren(new MeshNode(client.mesh.meshId))).filter((n): n is MemoryNode => n instanceof MemoryNode);
+    if (candidates.length === 0) {
+      void vscode.window.showInformationMessage('Claudemesh: run Recall first, then forget one of the memories it finds.');
+      return;
+    }
+    node = (await vscode.window.showQuickPick(candidates.map((n) => ({ label: preview(n.memory.content, 80), description: n.memory.tags.join(', '), n })), { title: 'Forget' }))?.n;
+    if (!node) return;
+  }
+  const confirm = await vscode.window.showWarningMessage(`Forget "${defuseLinks(preview(node.memory.content, 80))}" for everyone on ${client.mesh.slug}?`, { modal: true }, 'Forget');
+  if (confirm !== 'Forget') return;
+  await client.forget(node.memory.id);
+  app.memories.removeMemory(node.meshId, node.memory.id);
+};
+
+// ---- shared state --------------------------------------------------------------------------------------------
+
+/** Why `text` cannot be a shared-state value, or undefined when it can. */
+export function stateValueProblem(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `Not valid JSON (${errorMessage(err)}). Put text in double quotes: "like this".`;
+  }
+  return value === null ? 'The mesh cannot store null; use another JSON value.' : undefined;
+}
+
+async function editState(client: MeshClientApi, key: string | undefined, current?: StateEntry): Promise<void> {
+  const finalKey =
+    key ??
+    (await vscode.window.showInputBox({
+      title: 'Set State: key',
+      prompt: `A key in ${client.mesh.slug}'s shared state`,
+      ignoreFocusOut: true,
+      validateInput: (k) => (k.trim() ? undefined : 'The key cannot be empty.'),
+    }));
+  if (!finalKey) return;
+  const value = await vscode.window.showInputBox({
+    title: `Set State: ${finalKey}`,
+    prompt: 'The value, as JSON (e.g. "text", 42, true, {"a": 1})',
+    value: current ? JSON.stringify(current.value) : '',
+    ignoreFocusOut: true,
+    validateInput: stateValueProblem,
+  });
+  if (value === undefined) return;
+  await client.setState(finalKey.trim(), JSON.parse(value));
+}
+
+async function stateNodeOrPick(app: App, client: MeshClientApi, arg: unknown, title: string): Promise<StateNode | undefined> {
+  if (arg instanceof StateNode) return arg;
+  const entries = [...((await app.state.cache.get(client))?.values() ?? [])];
+  if (entries.length === 0) {
+    void vscode.window.showInformationMessage(`Claudemesh: ${client.mesh.slug} has no shared state yet.`);
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    entries.map((e) => ({ label: e.key, description: JSON.stringify(e.value)?.slice(0, 80), e })),
+    { title },
+  );
+  return picked && new StateNode(client.mesh.meshId, picked.e);
+}
+
+async function openStateJson(app: App, client: MeshClientApi, arg: unknown): Promise<void> {
+  const node = await stateNodeOrPick(app, client, arg, 'Get State');
+  if (!node) return;
+  const uri = docUri({ kind: 'state', meshId: node.meshId, key: node.entry.key }, node.entry.key);
+  app.documents.refresh(uri);
+  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+}
+
+// ---- skills --------------------------------------------------------------------------------------------------
+
+/** SKILL.md style front matter (`name:`, `description:`, `tags:`), if the document has it. */
+export function parseFrontMatter(text: string): { fields: Record<string, string>; body: string } {
+  const match = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text);
+  if (!match) return { fields: {}, body: text };
+  const fields: Record<string, string> = {};
+  for (const line of match[1].split(/\r?\n/)) {
+    const field = /^([A-Za-z_-]+):\s*(.*)$/.exec(line);
+    if (field) fields[field[1].toLowerCase()] = field[2].replace(/^["']|["']$/g, '').trim();
+  }
+  return { fields, body: text.slice(match[0].length) };
+}
+
+const shareSkill: MeshHandler = async (app, client) => {
+  const document = vscode.window.activeTextEditor?.document;
+  if (!document || !document.getText().trim()) {
+    void vscode.window.showInformationMessage('Claudemesh: open the file with the skill\'s instructions (e.g. a SKILL.md) first.');
+    return;
+  }
+  const { fields, body } = parseFrontMatter(document.getText());
+  const fallbackName = path.basename(document.uri.path).replace(/\.[^.]+$/, '').replace(/^SKILL$/i, path.basename(path.dirname(document.uri.path)));
+  const name = await vscode.window.showInputBox({
+    title: 'Share Skill: name',
+    value: fields.name ?? fallbackName,
+    ignoreFocusOut: true,
+    validateInput: (n) => (/^[\w.-]+$/.test(n.trim()) ? undefined : 'Use letters, digits, dots, dashes and underscores.'),
+  });
+  if (!name) return;
+  const description = await askText('Share Skill: description', 'One line: what the skill is for', fields.description ?? '');
+  if (description === undefined) return;
+  const tags = await vscode.window.showInputBox({ title: 'Share Skill: tags (optional)', value: (fields.tags ?? '').replace(/[[\]]/g, ''), ignoreFocusOut: true });
+  if (tags === undefined) return;
+  await client.shareSkill({ name: name.trim(), description: description.trim(), instructions: body, tags: parseTags(tags) });
+  await app.skills.reload(client);
+  void vscode.window.showInformationMessage(`Claudemesh: shared skill "${name.trim()}" with ${client.mesh.slug}.`);
+};
+
+async function skillNodeOrPick(app: App, client: MeshClientApi, arg: unknown, title: string): Promise<SkillNode | undefined> {
+  if (arg instanceof SkillNode) return arg;
+  const skills = (await app.skills.cache.get(client)) ?? [];
+  if (skills.length === 0) {
+    void vscode.window.showInformationMessage(`Claudemesh: ${client.mesh.slug} has no skills yet.`);
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(skills.map((s) => ({ label: s.name, description: s.description, s })), { title, matchOnDescription: true });
+  return picked && new SkillNode(client.mesh.meshId, picked.s);
+}
+
+const openSkill: MeshHandler = async (app, client, arg) => {
+  const node = await skillNodeOrPick(app, client, arg, 'Open Skill');
+  if (!node) return;
+  const uri = docUri({ kind: 'skill', meshId: node.meshId, name: node.skill.name }, node.skill.name);
+  app.documents.refresh(uri);
+  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+};
+
+const removeSkill: MeshHandler = async (app, client, arg) => {
+  const node = await skillNodeOrPick(app, client, arg, 'Remove Skill');
+  if (!node) return;
+  const confirm = await vscode.window.showWarningMessage(`Remove the skill "${node.skill.name}" from ${client.mesh.slug} for everyone?`, { modal: true }, 'Remove');
+  if (confirm !== 'Remove') return;
+  const removed = await client.removeSkill(node.skill.name);
+  await app.skills.reload(client);
+  if (!removed) void vscode.window.showInformationMessage(`Claudemesh: "${node.skill.name}" was already gone.`);
+};
+
+// ---- presence ------------------------------------------------------------------------------------------------
+
+function ownRow(client: MeshClientApi) {
+  return client.peers.find((p) => p.pubkey === client.sessionPubkey);
+}
+
+const setStatus: MeshHandler = async (_app, client) => {
+  const current = ownRow(client)?.status;
+  const statuses: { label: PeerStatus; description: string }[] = [
+    { label: 'idle', description: 'Messages are delivered right away' },
+    { label: 'working', description: 'Only "now" messages are delivered' },
+    { label: 'dnd', description: 'Do not disturb: only "now" messages are delivered' },
+  ];
+  const picked = await vscode.window.showQuickPick(
+    statuses.map((s) => ({ ...s, description: s.label === current ? `${s.description} (current)` : s.description })),
+    { title: 'Set Status' },
+  );
+  if (!picked) return;
+  await client.setStatus(picked.label);
+  await client.listPeers();
+};
+
+const setSummary: MeshHandler = async (_app, client) => {
+  const summary = await vscode.window.showInputBox({ title: 'Set Summary', prompt: 'What you are working on, shown next to your name', value: ownRow(client)?.summary ?? '', ignoreFocusOut: true });
+  if (summary === undefined) return;
+  await client.setSummary(summary.trim());
+  await client.listPeers();
+};
+
+const toggleVisibility: MeshHandler = async (_app, client) => {
+  const visible = ownRow(client)?.visible !== false;
+  await client.setVisible(!visible);
+  await client.listPeers();
+  void vscode.window.showInformationMessage(
+    visible ? `Claudemesh: you are now hidden from other members of ${client.mesh.slug}.` : `Claudemesh: you are visible again on ${client.mesh.slug}.`,
+  );
+};
+
+const setProfile: MeshHandler = async (_app, client) => {
+  const current = ownRow(client)?.profile ?? {};
+  const title = await vscode.window.showInputBox({ title: 'Set Profile: title', prompt: 'e.g. Backend, Reviewer', value: current.title ?? '', ignoreFocusOut: true });
+  if (title === undefined) return;
+  const bio = await vscode.window.showInputBox({ title: 'Set Profile: bio', prompt: 'One line about you', value: current.bio ?? '', ignoreFocusOut: true });
+  if (bio === undefined) return;
+  const capabilities = await vscode.window.showInputBox({
+    title: 'Set Profile: capabilities',
+    prompt: 'Comma-separated, e.g. review, deploy',
+    value: (current.capabilities ?? []).join(', '),
+    ignoreFocusOut: true,
+  });
+  if (capabilities === undefined) return;
+  await client.setProfile({ ...(current.avatar ? { avatar: current.avatar } : {}), title: title.trim(), bio: bio.trim(), capabilities: parseTags(capabilities) });
+  await client.listPeers();
+};
+
+const copyPublicKey: MeshHandler = async (_app, client, arg) => {
+  const key = arg instanceof PeerNode ? arg.peer.pubkey : arg instanceof MemberNode ? arg.memberPubkey : (await pickPeer(client, 'Copy Public Key'))?.pubkey;
+  if (!key) return;
+  await vscode.env.clipboard.writeText(key);
+  vscode.window.setStatusBarMessage('Claudemesh: public key copied', 3000);
+};
+
+// ---- identities and connections ------------------------------------------------------------------------------
+
+async function joinMesh(app: App): Promise<void> {
+  const link = await vscode.window.showInputBox({
+    title: 'Join Mesh from Invite Link',
+    prompt: 'Paste a claudemesh invite link (https://claudemesh.com/i/…), a code, or an ic://join/… token',
+    ignoreFocusOut: true,
+    validateInput: (value) => {
+      if (!value.trim()) return 'Paste the invite link you were sent.';
+      try {
+        parseInviteLink(value.trim());
+        return undefined;
+      } catch (err) {
+        return errorMessage(err);
+      }
+    },
+  });
+  if (!link) return;
+  const settings = readSettings();
+  const configured = settings.displayName || app.ctx.configDisplayName;
+  const displayName =
+    configured ||
+    (await askText('Join Mesh: your display name', 'How other peers will see you (saved in the claudemesh.displayName setting)'));
+  if (!displayName) return;
+
+  let mesh;
+  try {
+    mesh = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Claudemesh: joining mesh' }, (progress) =>
+      acceptInvite(link.trim(), { displayName, onProgress: (message) => progress.report({ message }) }),
+    );
+  } catch (err) {
+    app.ctx.log.warn(`Join failed: ${errorMessage(err)}`);
+    void vscode.window.showErrorMessage(`Claudemesh: ${err instanceof InviteError ? err.message : `joining failed: ${errorMessage(err)}`}`);
+    return;
+  }
+  await saveJoinedMesh(app.context, mesh);
+  if (!settings.displayName) await vscode.workspace.getConfiguration('claudemesh').update('displayName', displayName, vscode.ConfigurationTarget.Global);
+  if (!isSelected(mesh, settings.meshes)) {
+    await vscode.workspace.getConfiguration('claudemesh').update('meshes', [...settings.meshes, mesh.slug], vscode.ConfigurationTarget.Global);
+  }
+  await app.ctx.reload();
+  app.ctx.log.info(`Joined mesh ${mesh.slug} as member ${mesh.memberId}`);
+  const choice = await vscode.window.showInformationMessage(`Claudemesh: joined mesh "${mesh.slug}".`, 'Open Peers');
+  if (choice === 'Open Peers') await vscode.commands.executeCommand('claudemesh.openPeers');
+}
+
+async function chooseMeshes(app: App): Promise<void> {
+  const identities = app.ctx.identities;
+  if (identities.length === 0) {
+    await app.ctx.pickClient();
+    return;
+  }
+  const selection = readSettings().meshes;
+  const picked = await vscode.window.showQuickPick(
+    identities.map((i) => ({
+      label: i.mesh.slug,
+      description: i.source === 'cli' ? 'from the claudemesh config' : 'joined in VS Code',
+      detail: i.mesh.brokerUrl,
+      picked: isSelected(i.mesh, selection),
+      slug: i.mesh.slug,
+    })),
+    { title: 'Choose Meshes to Connect', canPickMany: true },
+  );
+  if (!picked) return;
+  // Everything picked is stored as "all", so meshes joined later connect too.
+  const meshes = picked.length === identities.length ? [] : picked.map((p) => p.slug);
+  await vscode.workspace.getConfiguration('claudemesh').update('meshes', meshes, vscode.ConfigurationTarget.Global);
+}
+
+async function openConfig(app: App): Promise<void> {
+  await app.ctx.reload();
+  if (app.ctx.configExists) {
+    await vscode.window.showTextDocument(vscode.Uri.file(app.ctx.configPath));
+    return;
+  }
+  const join = 'Join Mesh from Invite Link';
+  const choice = await vscode.window.showInformationMessage(
+    `Claudemesh: there is no claudemesh config at ${app.ctx.configPath}. Join a mesh from an invite link, run "claudemesh join" in a terminal, or point the "claudemesh.configPath" setting at your config.`,
+    join,
+    'Open Settings',
+  );
+  if (choice === join) await vscode.commands.executeCommand('claudemesh.joinMesh');
+  if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'claudemesh');
+}
+
+async function connect(app: App, arg: unknown): Promise<void> {
+  const clients = clientsFor(app, arg);
+  if (clients.length === 0) {
+    await app.ctx.pickClient();
+    return;
+  }
+  for (const client of clients) client.state.kind === 'failed' ? client.reconnect() : client.connect();
+}
+
+async function retryFailed(app: App): Promise<void> {
+  let count = 0;
+  for (const client of app.ctx.clients) count += await client.retryFailed();
+  void vscode.window.showInformationMessage(count ? `Claudemesh: retrying ${plural(count, 'failed message')}.` : 'Claudemesh: no failed messages.');
+}
+
+// ---- the table -------------------------------------------------------------------------------------------------
+
+export const COMMANDS: CommandSpec[] = [
+  { id: 'claudemesh.connect', run: connect },
+  { id: 'claudemesh.disconnect', run: async (app, arg) => Promise.all(clientsFor(app, arg).map((c) => c.disconnect())) },
+  { id: 'claudemesh.reconnect', run: async (app, arg) => clientsFor(app, arg).forEach((c) => c.reconnect()) },
+  { id: 'claudemesh.joinMesh', run: joinMesh },
+  { id: 'claudemesh.chooseMeshes', run: chooseMeshes },
+  { id: 'claudemesh.openConfig', run: openConfig },
+  { id: 'claudemesh.showLogs', run: async (app) => app.ctx.log.show() },
+  { id: 'claudemesh.openPeers', run: async () => vscode.commands.executeCommand('claudemesh.peers.focus') },
+  { id: 'claudemesh.retryFailed', run: retryFailed },
+  { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
+  { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },
+  { id: 'claudemesh.openConversation', run: openConversation },
+  { id: 'claudemesh.openMemory', run: openMemory },
+  {
+    id: 'claudemesh.sendMessage',
+    online: sendMessage,
+    offline: async (app, client, arg) => {
+      const choice = await vscode.window.showWarningMessage(
+        `Claudemesh is not connected to ${client.mesh.slug}. A message sent now is queued and goes out once connected.`,
+        'Connect',
+        'Send Anyway',
+      );
+      if (choice === 'Connect') return connect(app, client.mesh);
+      if (choice === 'Send Anyway') return sendMessage(app, client, arg);
+    },
+  },
+  // Replying to a conversation needs no peer list, so it queues while offline.
+  { id: 'claudemesh.reply', online: reply, offline: reply },
+  { id: 'claudemesh.sendSelection', online: sendSelection },
+  { id: 'claudemesh.remember', online: remember },
+  { id: 'claudemesh.recall', online: recall },
+  { id: 'claudemesh.forget', online: forget },
+  { id: 'claudemesh.setState', online: (_app, client) => editState(client, undefined) },
+  {
+    id: 'claudemesh.editState',
+    online: async (app, client, arg) => {
+      const node = await stateNodeOrPick(app, client, arg, 'Edit State');
+      if (node) await editState(client, node.entry.key, node.entry);
+    },
+  },
+  { id: 'claudemesh.getState', online: openStateJson },
+  { id: 'claudemesh.openStateJson', online: openStateJson },
+  {
+    id: 'claudemesh.copyStateValue',
+    online: async (app, client, arg) => {
+      const node = await stateNodeOrPick(app, client, arg, 'Copy Value');
+      if (node) await vscode.env.clipboard.writeText(JSON.stringify(node.entry.value, null, 2));
+    },
+  },
+  { id: 'claudemesh.refreshState', online: (app, client) => app.state.reload(client) },
+  { id: 'claudemesh.shareSkill', online: shareSkill },
+  { id: 'claudemesh.openSkill', online: openSkill },
+  { id: 'claudemesh.removeSkill', online: removeSkill },
+  { id: 'claudemesh.refreshSkills', online: (app, client) => app.skills.reload(client) },
+  { id: 'claudemesh.setStatus', online: setStatus },
+  { id: 'claudemesh.setSummary', online: setSummary },
+  { id: 'claudemesh.toggleVisibility', online: toggleVisibility },
+  { id: 'claudemesh.setProfile', online: setProfile },
+  { id: 'claudemesh.copyPublicKey', online: copyPublicKey, offline: copyPublicKey },
+];
+
+async function runCommand(app: App, spec: CommandSpec, arg: unknown): Promise<unknown> {
+  try {
+    if ('run' in spec) return await spec.run(app, arg);
+    const client = await app.ctx.pickClient(meshIdOf(arg));
+    if (!client) return undefined;
+    const handler = client.state.kind === 'connected' ? spec.online : spec.offline ?? offerConnect;
+    return await handler(app, client, arg);
+  } catch (err) {
+    app.ctx.log.error(`${spec.id} failed: ${errorMessage(err)}`);
+    void vscode.window.showErrorMessage(`Claudemesh: ${defuseLinks(errorMessage(err))}`, 'Show Logs').then((choice) => {
+      if (choice === 'Show Logs') app.ctx.log.show();
+    });
+    return undefined;
+  }
+}
+
+export function registerCommands(app: App): vscode.Disposable[] {
+  return COMMANDS.map((spec) => vscode.commands.registerCommand(spec.id, (arg?: unknown) => runCommand(app, spec, arg)));
+}

@@ -1,0 +1,266 @@
+/**
+ * The extension's one owner of long-lived things: the log channel, the identities, one MeshClient per connected mesh,
+ * and the context keys the manifest's `when` clauses read. Views and commands subscribe to Ctx, never to a client
+ * directly, so a mesh can come and go (settings change, join) without anyone re-wiring.
+ */
+import * as os from 'os';
+import * as vscode from 'vscode';
+import { MeshClient, MeshClientOptions } from '../broker/client';
+import type { InboundMessage, MeshClientApi, PresenceEvent, StateChange } from '../broker/types';
+import { Identity, isSelected, loadIdentities, LoadedIdentities, SessionKeys } from './identities';
+import { errorMessage } from './text';
+
+export type ClientFactory = (options: MeshClientOptions) => MeshClientApi;
+
+export type NotificationSetting = 'all' | 'direct' | 'off';
+
+export interface Settings {
+  displayName: string;
+  meshes: string[];
+  configPath: string;
+  autoConnect: boolean;
+  notifications: NotificationSetting;
+  presenceNotifications: boolean;
+}
+
+export function readSettings(): Settings {
+  const config = vscode.workspace.getConfiguration('claudemesh');
+  const notifications = config.get<string>('notifications', 'all');
+  return {
+    displayName: config.get<string>('displayName', '').trim(),
+    meshes: config.get<string[]>('meshes', []).filter((m) => typeof m === 'string' && m.trim() !== ''),
+    configPath: config.get<string>('configPath', '').trim(),
+    autoConnect: config.get<boolean>('autoConnect', true),
+    notifications: notifications === 'direct' || notifications === 'off' ? notifications : 'all',
+    presenceNotifications: config.get<boolean>('presenceNotifications', false),
+  };
+}
+
+interface MeshEntry {
+  identity: Identity;
+  client: MeshClientApi;
+  displayName: string;
+  subscriptions: { dispose(): void }[];
+}
+
+export const OPEN_CONFIG_ACTION = 'Open Claudemesh Config';
+
+export class Ctx implements vscode.Disposable {
+  readonly log: vscode.LogOutputChannel;
+  private readonly sessionKeys: SessionKeys;
+  private readonly entries = new Map<string, MeshEntry>();
+  private loadedIdentities: LoadedIdentities = { identities: [], configPath: '', configExists: false, problems: [] };
+  private reloading: Promise<void> = Promise.resolve();
+  private lastProblems = '';
+  private readonly contextValues = new Map<string, unknown>();
+  private disposed = false;
+
+  private readonly clientsChanged = new vscode.EventEmitter<void>();
+  private readonly connectionChanged = new vscode.EventEmitter<MeshClientApi>();
+  private readonly peersChanged = new vscode.EventEmitter<MeshClientApi>();
+  private readonly outboxChanged = new vscode.EventEmitter<MeshClientApi>();
+  private readonly messageReceived = new vscode.EventEmitter<{ client: MeshClientApi; message: InboundMessage }>();
+  private readonly sharedStateChanged = new vscode.EventEmitter<{ client: MeshClientApi; change: StateChange }>();
+  private readonly presence = new vscode.EventEmitter<{ client: MeshClientApi; event: PresenceEvent }>();
+  /** Meshes were added or removed. */
+  readonly onDidChangeClients = this.clientsChanged.event;
+  readonly onDidChangeConnection = this.connectionChanged.event;
+  readonly onDidChangePeers = this.peersChanged.event;
+  readonly onDidChangeOutbox = this.outboxChanged.event;
+  readonly onDidReceiveMessage = this.messageReceived.event;
+  readonly onDidChangeSharedState = this.sharedStateChanged.event;
+  readonly onPresence = this.presence.event;
+
+  constructor(
+    readonly context: vscode.ExtensionContext,
+    private readonly createClient: ClientFactory = (options) => new MeshClient(options),
+  ) {
+    this.log = vscode.window.createOutputChannel('Claudemesh', { log: true });
+    this.sessionKeys = new SessionKeys(context, this.log);
+  }
+
+  get clients(): MeshClientApi[] {
+    return [...this.entries.values()].map((e) => e.client);
+  }
+
+  client(meshId: string): MeshClientApi | undefined {
+    return this.entries.get(meshId)?.client;
+  }
+
+  /** Every identity found, selected or not (Choose Meshes lists them all). */
+  get identities(): readonly Identity[] {
+    return this.loadedIdentities.identities;
+  }
+
+  get configPath(): string {
+    return this.loadedIdentities.configPath;
+  }
+
+  /** The CLI config's top-level displayName, if it has one. */
+  get configDisplayName(): string | undefined {
+    return this.loadedIdentities.displayName;
+  }
+
+  get configExists(): boolean {
+    return this.loadedIdentities.configExists;
+  }
+
+  /** The display name this window announces in a mesh, before the broker confirms one. */
+  displayName(meshId: string): string {
+    return this.entries.get(meshId)?.displayName ?? '';
+  }
+
+  /** Re-reads settings and identities, then starts, keeps or stops clients to match. Calls are serialised. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.doReload()).catch((err) => this.log.error(`Reloading identities failed: ${errorMessage(err)}`));
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<void> {
+    if (this.disposed) return;
+    const settings = readSettings();
+    this.loadedIdentities = await loadIdentities(this.context, settings.configPath || undefined);
+    const displayName = settings.displayName || this.loadedIdentities.displayName || defaultDisplayName();
+    const wanted = new Map(this.loadedIdentities.identities.filter((i) => isSelected(i.mesh, settings.meshes)).map((i) => [i.mesh.meshId, i]));
+
+    let changed = false;
+    for (const [meshId, entry] of this.entries) {
+      const identity = wanted.get(meshId);
+      const same = identity && identity.mesh.pubkey === entry.identity.mesh.pubkey && identity.mesh.brokerUrl === entry.identity.mesh.brokerUrl;
+      if (same && entry.displayName === displayName) continue;
+      await this.remove(meshId, !same);
+      changed = true;
+    }
+    for (const [meshId, identity] of wanted) {
+      if (this.entries.has(meshId) || this.disposed) continue;
+      await this.add(identity, displayName, settings.autoConnect);
+      changed = true;
+    }
+    if (changed) this.clientsChanged.fire();
+    this.updateContextKeys();
+    this.reportProblems();
+  }
+
+  private async add(identity: Identity, displayName: string, autoConnect: boolean): Promise<void> {
+    const { mesh } = identity;
+    const session = await this.sessionKeys.acquire(mesh.meshId);
+    const client = this.createClient({
+      mesh,
+      store: this.context.workspaceState,
+      sessionKey: session.sessionKey,
+      sessionId: session.sessionId,
+      displayName,
+      cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
+      hostname: os.hostname(),
+      channel: 'vscode',
+      peerType: 'human',
+      log: this.log,
+    });
+    const subscriptions = [
+      client.onDidChangeState((state) => {
+        this.log.info(`${mesh.slug}: ${state.kind}${'reason' in state ? ` (${state.reason})` : 'lastError' in state ? ` (${state.lastError})` : ''}`);
+        this.updateContextKeys();
+        this.connectionChanged.fire(client);
+      }),
+      client.onDidChangePeers(() => this.peersChanged.fire(client)),
+      client.onDidChangeOutbox(() => {
+        this.updateContextKeys();
+        this.outboxChanged.fire(client);
+      }),
+      client.onDidReceiveMessage((message) => this.messageReceived.fire({ client, message })),
+      client.onDidChangeSharedState((change) => this.sharedStateChanged.fire({ client, change })),
+      client.onPresence((event) => this.presence.fire({ client, event })),
+    ];
+    this.entries.set(mesh.meshId, { identity, client, displayName, subscriptions });
+    this.log.info(`${mesh.slug}: identity from ${identity.source === 'cli' ? 'the claudemesh config' : 'VS Code'}, session slot ${session.slot}`);
+    if (autoConnect) client.connect();
+  }
+
+  private async remove(meshId: string, releaseSession: boolean): Promise<void> {
+    const entry = this.entries.get(meshId);
+    if (!entry) return;
+    this.entries.delete(meshId);
+    for (const s of entry.subscriptions) s.dispose();
+    await entry.client.dispose();
+    if (releaseSession) await this.sessionKeys.release(meshId);
+  }
+
+  /** One message for a broken config, not one per problem; repeated only when the problems change. */
+  private reportProblems(): void {
+    const problems = this.loadedIdentities.problems;
+    for (const problem of problems) this.log.warn(problem);
+    const key = problems.join('\n');
+    if (key === this.lastProblems) return;
+    this.lastProblems = key;
+    if (problems.length === 0) return;
+    const more = problems.length > 1 ? ` (${problems.length - 1} more in the log)` : '';
+    void vscode.window.showWarningMessage(`Claudemesh: ${problems[0]}${more}`, OPEN_CONFIG_ACTION, 'Show Logs').then((choice) => {
+      if (choice === OPEN_CONFIG_ACTION) void vscode.commands.executeCommand('claudemesh.openConfig');
+      if (choice === 'Show Logs') this.log.show();
+    });
+  }
+
+  updateContextKeys(): void {
+    const clients = this.clients;
+    this.setContext('claudemesh.hasIdentity', this.loadedIdentities.identities.length > 0);
+    this.setContext('claudemesh.hasMeshes', clients.length > 0);
+    this.setContext('claudemesh.multipleMeshes', clients.length > 1);
+    this.setContext('claudemesh.connected', clients.some((c) => c.state.kind === 'connected'));
+    this.setContext('claudemesh.connecting', clients.some((c) => c.state.kind === 'connecting' || c.state.kind === 'reconnecting'));
+    this.setContext('claudemesh.hasFailedMessages', clients.some((c) => c.outbox.some((row) => row.status === 'failed')));
+  }
+
+  private setContext(key: string, value: unknown): void {
+    if (this.contextValues.get(key) === value) return;
+    this.contextValues.set(key, value);
+    void vscode.commands.executeCommand('setContext', key, value);
+  }
+
+  /**
+   * The client a command acts on: the one named, the only one, or the user's pick. Undefined when there is none
+   * (after telling the user how to get one) or the pick was dismissed.
+   */
+  async pickClient(meshId?: string, title = 'Which mesh?'): Promise<MeshClientApi | undefined> {
+    if (meshId) {
+      const named = this.client(meshId);
+      if (named) return named;
+    }
+    const clients = this.clients;
+    if (clients.length === 1) return clients[0];
+    if (clients.length === 0) {
+      const join = 'Join Mesh from Invite Link';
+      const choice = await vscode.window.showInformationMessage(
+        this.loadedIdentities.identities.length === 0
+          ? 'Claudemesh: no mesh joined yet. Join one from an invite link, or with `claudemesh join` in a terminal.'
+          : 'Claudemesh: none of your meshes is selected in the "claudemesh.meshes" setting.',
+        ...(this.loadedIdentities.identities.length === 0 ? [join] : ['Choose Meshes']),
+      );
+      if (choice === join) await vscode.commands.executeCommand('claudemesh.joinMesh');
+      if (choice === 'Choose Meshes') await vscode.commands.executeCommand('claudemesh.chooseMeshes');
+      return undefined;
+    }
+    const picked = await vscode.window.showQuickPick(
+      clients.map((client) => ({ label: client.mesh.slug, description: client.state.kind, client })),
+      { title, placeHolder: 'Pick a mesh' },
+    );
+    return picked?.client;
+  }
+
+  dispose(): Promise<void> {
+    this.disposed = true;
+    const closing = [...this.entries.keys()].map((meshId) => this.remove(meshId, true));
+    this.sessionKeys.dispose();
+    for (const emitter of [this.clientsChanged, this.connectionChanged, this.peersChanged, this.outboxChanged, this.messageReceived, this.sharedStateChanged, this.presence]) {
+      emitter.dispose();
+    }
+    return Promise.all(closing).then(() => this.log.dispose());
+  }
+}
+
+function defaultDisplayName(): string {
+  try {
+    return os.userInfo().username || 'VS Code';
+  } catch {
+    return 'VS Code';
+  }
+}

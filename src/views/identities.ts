@@ -1,0 +1,175 @@
+/**
+ * Where identities come from and where their secrets live.
+ *
+ * Member identities: the claudemesh CLI config (read in place, never copied) plus meshes joined from VS Code, whose
+ * public part is in globalState and whose secret key is in `context.secrets`.
+ *
+ * Session identities: one keypair per (workspace, mesh, slot), secret in `context.secrets`. Slot 0 is the workspace's
+ * usual key, so a window reload reattaches within the broker's grace; a second window on the same workspace finds
+ * slot 0 leased (a heartbeat in globalState) and takes the next free slot, so two windows never share a session key.
+ */
+import * as crypto from 'crypto';
+import * as vscode from 'vscode';
+import { loadConfig } from '../broker/config';
+import { generateKeypair } from '../broker/crypto';
+import type { SessionKey } from '../broker/connection';
+import type { JoinedMesh, Logger } from '../broker/types';
+
+export interface Identity {
+  mesh: JoinedMesh;
+  source: 'cli' | 'vscode';
+}
+
+export interface LoadedIdentities {
+  identities: Identity[];
+  configPath: string;
+  configExists: boolean;
+  /** Problems worth showing: unreadable config, bad entries, missing secrets. A missing config file is not one. */
+  problems: string[];
+  displayName?: string;
+}
+
+type PublicMesh = Omit<JoinedMesh, 'secretKey'>;
+
+const JOINED_KEY = 'claudemesh.joinedMeshes';
+const memberSecretKey = (meshId: string, pubkey: string) => `claudemesh.memberSecret/${meshId}/${pubkey}`;
+
+/** The CLI config's meshes first (the user's primary identities), then the ones joined in VS Code. */
+export async function loadIdentities(context: vscode.ExtensionContext, configPath: string | undefined): Promise<LoadedIdentities> {
+  const config = configPath ? loadConfig(configPath) : loadConfig();
+  const problems = config.exists ? [...config.problems] : [];
+  const identities: Identity[] = config.meshes.map((mesh) => ({ mesh, source: 'cli' }));
+  const known = new Set(identities.map((i) => i.mesh.meshId));
+
+  for (const saved of context.globalState.get<PublicMesh[]>(JOINED_KEY, [])) {
+    if (known.has(saved.meshId)) continue;
+    const secretKey = await context.secrets.get(memberSecretKey(saved.meshId, saved.pubkey));
+    if (!secretKey) {
+      problems.push(`The key for mesh "${saved.slug}" is missing from VS Code's secret storage. Join it again from an invite link.`);
+      continue;
+    }
+    identities.push({ mesh: { ...saved, secretKey }, source: 'vscode' });
+    known.add(saved.meshId);
+  }
+  return { identities, configPath: config.path, configExists: config.exists, problems, displayName: config.displayName };
+}
+
+/** Stores a mesh joined from VS Code: the secret key in secret storage, everything else in globalState. */
+export async function saveJoinedMesh(context: vscode.ExtensionContext, mesh: JoinedMesh): Promise<void> {
+  const { secretKey, ...publicPart } = mesh;
+  await context.secrets.store(memberSecretKey(mesh.meshId, mesh.pubkey), secretKey);
+  const others = context.globalState.get<PublicMesh[]>(JOINED_KEY, []).filter((m) => m.meshId !== mesh.meshId);
+  await context.globalState.update(JOINED_KEY, [...others, publicPart]);
+}
+
+/** Whether `mesh` is among the ones the user asked for (`claudemesh.meshes`, slugs or ids; empty means all). */
+export function isSelected(mesh: JoinedMesh, selection: readonly string[]): boolean {
+  return selection.length === 0 || selection.includes(mesh.slug) || selection.includes(mesh.meshId);
+}
+
+interface Lease {
+  owner: string;
+  beatAt: number;
+}
+
+export interface SessionIdentity {
+  sessionKey: SessionKey;
+  sessionId: string;
+  slot: number;
+}
+
+export const LEASE_BEAT_MS = 20_000;
+/** A lease not renewed for this long belongs to a window that is gone (crashed, or killed before deactivate). */
+export const LEASE_STALE_MS = 60_000;
+const MAX_SLOTS = 16;
+
+/**
+ * Hands out this window's session identities and keeps their leases alive. One instance per window; `dispose()`
+ * releases the leases so a reload of this window finds its slots free again.
+ */
+export class SessionKeys implements vscode.Disposable {
+  /** Random per activation: tells this window's leases from those of other windows. */
+  readonly windowId = crypto.randomUUID();
+  private readonly held = new Map<string, string>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.timer = setInterval(() => void this.renew(), LEASE_BEAT_MS);
+    this.timer.unref?.();
+  }
+
+  /** The workspace this window has open, hashed: key names must not reveal paths. */
+  static workspaceKey(): string {
+    const folders = vscode.workspace.workspaceFolders?.map((f) => f.uri.toString()) ?? [];
+    const identity = vscode.workspace.workspaceFile?.toString() ?? (folders.join('\n') || 'no-workspace');
+    return crypto.createHash('sha256').update(identity).digest('hex').slice(0, 16);
+  }
+
+  async acquire(meshId: string): Promise<SessionIdentity> {
+    const existing = this.held.get(meshId);
+    const base = `${meshId}/${SessionKeys.workspaceKey()}`;
+    for (let slot = 0; slot < MAX_SLOTS; slot++) {
+      const name = `${base}/${slot}`;
+      if (existing !== undefined && existing !== name) continue;
+      const lease = this.context.globalState.get<Lease>(leaseKey(name));
+      if (lease && lease.owner !== this.windowId && this.now() - lease.beatAt < LEASE_STALE_MS) continue;
+      await this.context.globalState.update(leaseKey(name), { owner: this.windowId, beatAt: this.now() });
+      this.held.set(meshId, name);
+      return { sessionKey: await this.sessionKey(name), sessionId: this.sessionId(name), slot };
+    }
+    // Every slot busy means many windows on one workspace; a throwaway identity still works, it just cannot reattach.
+    this.log.warn(`All ${MAX_SLOTS} session slots for this workspace are in use; this window uses a temporary session key.`);
+    return { sessionKey: generateKeypair(), sessionId: crypto.randomUUID(), slot: -1 };
+  }
+
+  release(meshId: string): Promise<void> {
+    const name = this.held.get(meshId);
+    this.held.delete(meshId);
+    return name ? Promise.resolve(this.context.globalState.update(leaseKey(name), undefined)) : Promise.resolve();
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    for (const meshId of [...this.held.keys()]) void this.release(meshId);
+  }
+
+  private async renew(): Promise<void> {
+    for (const name of this.held.values()) {
+      await this.context.globalState.update(leaseKey(name), { owner: this.windowId, beatAt: this.now() });
+    }
+  }
+
+  private async sessionKey(name: string): Promise<SessionKey> {
+    const secretName = `claudemesh.sessionSecret/${name}`;
+    try {
+      const stored = await this.context.secrets.get(secretName);
+      if (stored && /^[0-9a-f]{128}$/.test(stored)) return { pubkey: stored.slice(64), secretKey: stored };
+      const fresh = generateKeypair();
+      await this.context.secrets.store(secretName, fresh.secretKey);
+      return fresh;
+    } catch (err) {
+      // No keyring (e.g. a Linux desktop without one): connect anyway, without reattach after a reload.
+      this.log.warn(`Secret storage is unavailable (${(err as Error).message}); using a temporary session key.`);
+      return generateKeypair();
+    }
+  }
+
+  /** Not secret, so workspaceState; per slot, because the broker replaces any other connection with the same id. */
+  private sessionId(name: string): string {
+    const key = `claudemesh.sessionId/${name}`;
+    let id = this.context.workspaceState.get<string>(key);
+    if (!id) {
+      id = `vscode-${crypto.randomUUID()}`;
+      void this.context.workspaceState.update(key, id);
+    }
+    return id;
+  }
+}
+
+function leaseKey(name: string): string {
+  return `claudemesh.lease/${name}`;
+}

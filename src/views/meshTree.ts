@@ -1,0 +1,183 @@
+/**
+ * What every Claudemesh tree shares: it owns its TreeView, refreshes when meshes come, go or change connection,
+ * and groups its items under one node per mesh when more than one mesh is joined.
+ */
+import * as vscode from 'vscode';
+import type { ConnectionState, MeshClientApi } from '../broker/types';
+import type { Ctx } from './ctx';
+
+export class MeshNode {
+  readonly type = 'mesh';
+  constructor(readonly meshId: string) {}
+}
+
+export interface MeshScoped {
+  readonly meshId: string;
+}
+
+export function describeState(state: ConnectionState, now = Date.now()): string {
+  switch (state.kind) {
+    case 'connected':
+      return 'connected';
+    case 'connecting':
+      return 'connecting…';
+    case 'reconnecting':
+      return `reconnecting in ${Math.max(0, Math.ceil((state.retryAt - now) / 1000))} s`;
+    case 'failed':
+      return 'error';
+    case 'disconnected':
+      return 'offline';
+  }
+}
+
+const STATE_ICON: Record<ConnectionState['kind'], string> = {
+  connected: 'broadcast',
+  connecting: 'sync~spin',
+  reconnecting: 'sync~spin',
+  failed: 'warning',
+  disconnected: 'debug-disconnect',
+};
+
+export abstract class MeshTree<T extends MeshScoped> implements vscode.TreeDataProvider<T | MeshNode>, vscode.Disposable {
+  readonly view: vscode.TreeView<T | MeshNode>;
+  private readonly changed = new vscode.EventEmitter<T | MeshNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  protected readonly subscriptions: vscode.Disposable[] = [];
+
+  /** `needsConnection`: items exist only while connected (peers, state, skills); otherwise the welcome shows. */
+  constructor(
+    protected readonly ctx: Ctx,
+    viewId: string,
+    private readonly needsConnection: boolean,
+  ) {
+    this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: false });
+    this.subscriptions.push(
+      this.view,
+      ctx.onDidChangeClients(() => this.refresh()),
+      ctx.onDidChangeConnection(() => this.refresh()),
+    );
+  }
+
+  protected abstract roots(client: MeshClientApi): T[] | Promise<T[]>;
+  protected abstract item(element: T): vscode.TreeItem;
+  protected children(_element: T): T[] | Promise<T[]> {
+    return [];
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  protected shows(client: MeshClientApi): boolean {
+    return !this.needsConnection || client.state.kind === 'connected';
+  }
+
+  async getChildren(element?: T | MeshNode): Promise<(T | MeshNode)[]> {
+    const clients = this.ctx.clients;
+    if (!element) {
+      if (clients.length > 1) return clients.map((c) => new MeshNode(c.mesh.meshId));
+      return clients.length === 1 && this.shows(clients[0]) ? this.roots(clients[0]) : [];
+    }
+    if (element instanceof MeshNode) {
+      const client = this.ctx.client(element.meshId);
+      return client && this.shows(client) ? this.roots(client) : [];
+    }
+    return this.children(element);
+  }
+
+  getTreeItem(element: T | MeshNode): vscode.TreeItem {
+    if (!(element instanceof MeshNode)) return this.item(element);
+    const client = this.ctx.client(element.meshId);
+    const state = client?.state ?? { kind: 'disconnected' };
+    const item = new vscode.TreeItem(
+      client?.mesh.slug ?? element.meshId,
+      client && this.shows(client) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
+    item.id = `mesh:${element.meshId}`;
+    item.description = describeState(state);
+    item.tooltip = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;
+    item.iconPath = new vscode.ThemeIcon(STATE_ICON[state.kind]);
+    item.contextValue = state.kind === 'connected' ? 'mesh.connected' : 'mesh.offline';
+    return item;
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.changed.dispose();
+  }
+}
+
+/**
+ * A per-mesh snapshot for views the broker does not keep live (skills) or keeps live only after a first read
+ * (shared state): loaded on first show and on every (re)connect, dropped when the mesh goes away.
+ */
+export class MeshCache<V> {
+  private readonly values = new Map<string, V>();
+  private readonly loading = new Map<string, Promise<V | undefined>>();
+  readonly errors = new Map<string, string>();
+
+  constructor(private readonly load: (client: MeshClientApi) => Promise<V>) {}
+
+  peek(meshId: string): V | undefined {
+    return this.values.get(meshId);
+  }
+
+  set(meshId: string, value: V): void {
+    this.values.set(meshId, value);
+  }
+
+  async get(client: MeshClientApi): Promise<V | undefined> {
+    return this.values.get(client.mesh.meshId) ?? this.reload(client);
+  }
+
+  /** A failed load keeps the previous value and records the reason for the view's message. */
+  reload(client: MeshClientApi): Promise<V | undefined> {
+    const meshId = client.mesh.meshId;
+    const running = this.loading.get(meshId);
+    if (running) return running;
+    const next = this.load(client).then(
+      (value) => {
+        this.values.set(meshId, value);
+        this.errors.delete(meshId);
+        return value;
+      },
+      (err: Error) => {
+        this.errors.set(meshId, `${client.mesh.slug}: ${err.message}`);
+        return this.values.get(meshId);
+      },
+    );
+    this.loading.set(meshId, next);
+    void next.finally(() => this.loading.delete(meshId));
+    return next;
+  }
+
+  forgetAllBut(meshIds: readonly string[]): void {
+    for (const meshId of [...this.values.keys()]) if (!meshIds.includes(meshId)) this.values.delete(meshId);
+  }
+}
+
+/** A tree over a MeshCache: re-read on every connect, errors shown as the view's message. */
+export abstract class CachedMeshTree<T extends MeshScoped, V> extends MeshTree<T> {
+  readonly cache: MeshCache<V>;
+
+  constructor(ctx: Ctx, viewId: string, load: (client: MeshClientApi) => Promise<V>) {
+    super(ctx, viewId, true);
+    this.cache = new MeshCache(load);
+    this.subscriptions.push(
+      ctx.onDidChangeConnection((client) => {
+        if (client.state.kind === 'connected') void this.reload(client);
+      }),
+      ctx.onDidChangeClients(() => this.cache.forgetAllBut(ctx.clients.map((c) => c.mesh.meshId))),
+    );
+  }
+
+  async reload(client: MeshClientApi): Promise<void> {
+    await this.cache.reload(client);
+    this.refresh();
+  }
+
+  override refresh(): void {
+    this.view.message = [...this.cache.errors.values()].join('\n') || undefined;
+    super.refresh();
+  }
+}

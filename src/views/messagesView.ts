@@ -1,0 +1,98 @@
+/**
+ * The Messages view: one item per conversation with its unread count; under it, the outgoing messages that still
+ * need something (queued, held for an offline peer, failed) with Retry and Discard. Its badge is the unread total,
+ * which VS Code also shows on the activity-bar container.
+ */
+import * as vscode from 'vscode';
+import type { MeshClientApi, OutboxRow, OutboxStatus } from '../broker/types';
+import { Conversation, Conversations } from './conversations';
+import type { Ctx } from './ctx';
+import { MeshTree } from './meshTree';
+import { plural, preview } from './text';
+
+export class ConversationNode {
+  readonly type = 'conversation';
+  constructor(
+    readonly meshId: string,
+    readonly conversation: Conversation,
+  ) {}
+  get key(): string {
+    return this.conversation.key;
+  }
+}
+
+export class OutgoingNode {
+  readonly type = 'outgoing';
+  constructor(
+    readonly meshId: string,
+    readonly row: OutboxRow,
+  ) {}
+}
+
+type Node = ConversationNode | OutgoingNode;
+
+const CONVERSATION_ICON: Record<Conversation['kind'], string> = { direct: 'account', group: 'organization', everyone: 'broadcast' };
+
+const OUTGOING: Record<OutboxStatus, { icon: string; text: string }> = {
+  queued: { icon: 'clock', text: 'queued' },
+  sending: { icon: 'sync~spin', text: 'sending' },
+  sent: { icon: 'check', text: 'sent' },
+  held: { icon: 'watch', text: 'held: peer offline' },
+  failed: { icon: 'error', text: 'failed' },
+};
+
+export class MessagesView extends MeshTree<Node> {
+  constructor(
+    ctx: Ctx,
+    private readonly conversations: Conversations,
+  ) {
+    super(ctx, 'claudemesh.messages', false);
+    this.subscriptions.push(conversations.onDidChange(() => this.refresh()));
+    this.updateBadge();
+  }
+
+  override refresh(): void {
+    this.updateBadge();
+    super.refresh();
+  }
+
+  private updateBadge(): void {
+    const unread = this.conversations.unreadTotal();
+    this.view.badge = unread > 0 ? { value: unread, tooltip: `${plural(unread, 'unread message')}` } : undefined;
+  }
+
+  protected roots(client: MeshClientApi): Node[] {
+    return this.conversations.list(client).map((c) => new ConversationNode(client.mesh.meshId, c));
+  }
+
+  protected override children(node: Node): Node[] {
+    if (!(node instanceof ConversationNode)) return [];
+    return node.conversation.entries.filter((e) => e.row && e.row.status !== 'sent').map((e) => new OutgoingNode(node.meshId, e.row!));
+  }
+
+  protected item(node: Node): vscode.TreeItem {
+    if (node instanceof OutgoingNode) {
+      const { row } = node;
+      const look = OUTGOING[row.status];
+      const item = new vscode.TreeItem(preview(row.text, 60));
+      item.id = `outgoing:${node.meshId}:${row.clientMessageId}`;
+      item.description = look.text;
+      item.iconPath = new vscode.ThemeIcon(look.icon);
+      item.tooltip = `To ${row.targetLabel} · ${look.text}${row.lastError ? `\n${row.lastError}` : ''}\nAttempts: ${row.attempts}`;
+      item.contextValue = `outgoing.${row.status}`;
+      return item;
+    }
+    const { conversation } = node;
+    const pending = conversation.entries.some((e) => e.row && e.row.status !== 'sent');
+    const item = new vscode.TreeItem(conversation.label, pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.id = `conversation:${node.meshId}:${conversation.key}`;
+    const last = conversation.entries[conversation.entries.length - 1];
+    const lastText = last ? `${last.direction === 'out' ? 'you: ' : ''}${preview(last.text ?? '[undecryptable]', 50)}` : '';
+    item.description = conversation.unread > 0 ? `${conversation.unread} unread · ${lastText}` : lastText;
+    item.tooltip = `${conversation.label} · ${plural(conversation.entries.length, 'message')}${conversation.unread ? `, ${conversation.unread} unread` : ''}`;
+    item.iconPath = new vscode.ThemeIcon(conversation.unread > 0 ? 'mail' : CONVERSATION_ICON[conversation.kind]);
+    item.contextValue = 'conversation';
+    item.command = { command: 'claudemesh.openConversation', title: 'Open Conversation', arguments: [node] };
+    return item;
+  }
+}

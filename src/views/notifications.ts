@@ -1,0 +1,62 @@
+/**
+ * Toasts for inbound messages (Reply / Open) and, when asked for, presence changes. Notification text renders
+ * `[x](command:…)` as links, so everything a peer wrote goes through defuseLinks.
+ */
+import * as vscode from 'vscode';
+import type { InboundMessage, MeshClientApi, PresenceEvent } from '../broker/types';
+import { conversationKeyOf, peerName } from './conversations';
+import { Ctx, readSettings } from './ctx';
+import { parseDocUri } from './documents';
+import { defuseLinks, preview } from './text';
+
+const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
+  peer_joined: 'joined',
+  peer_returned: 'is back on',
+  peer_left: 'left',
+};
+
+export class Notifications implements vscode.Disposable {
+  private readonly subscriptions: vscode.Disposable[];
+
+  constructor(private readonly ctx: Ctx) {
+    this.subscriptions = [
+      ctx.onDidReceiveMessage(({ client, message }) => void this.onMessage(client, message)),
+      ctx.onPresence(({ client, event }) => this.onPresence(client, event)),
+    ];
+  }
+
+  private async onMessage(client: MeshClientApi, message: InboundMessage): Promise<void> {
+    const setting = readSettings().notifications;
+    if (setting === 'off' || (setting === 'direct' && message.kind !== 'direct')) return;
+    const key = conversationKeyOf(message);
+    if (this.isOpen(client.mesh.meshId, key)) return;
+
+    const name = peerName(client, message.senderPubkey, message.senderName);
+    const where = message.kind === 'direct' ? '' : ' (to everyone or a group)';
+    const mesh = this.ctx.clients.length > 1 ? `[${client.mesh.slug}] ` : '';
+    const body = message.text === null ? 'sent a message that could not be decrypted' : preview(message.text, 160);
+    const text = defuseLinks(`${mesh}${name}${where}: ${body}`);
+    const show = message.priority === 'now' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const choice = await show(text, 'Reply', 'Open');
+    // A reply to a multicast goes to its sender directly: the push does not say which group it was sent to.
+    if (choice === 'Reply') await vscode.commands.executeCommand('claudemesh.reply', { meshId: client.mesh.meshId, key: message.senderPubkey, label: name });
+    if (choice === 'Open') await vscode.commands.executeCommand('claudemesh.openConversation', { meshId: client.mesh.meshId, key });
+  }
+
+  /** No toast for a conversation the user is looking at. */
+  private isOpen(meshId: string, key: string): boolean {
+    const uri = vscode.window.activeTextEditor?.document.uri;
+    const ref = uri && parseDocUri(uri);
+    return !!ref && ref.kind === 'chat' && ref.meshId === meshId && ref.key === key;
+  }
+
+  private onPresence(client: MeshClientApi, event: PresenceEvent): void {
+    const verb = PRESENCE_TEXT[event.event];
+    if (!verb || !readSettings().presenceNotifications || event.pubkey === client.sessionPubkey) return;
+    void vscode.window.showInformationMessage(defuseLinks(`${event.name || 'A peer'} ${verb} ${client.mesh.slug}.`));
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The Shared State view: the mesh's keys with a preview of each value, read once per connection and then kept live
+ * from `state_change` pushes (the broker sends no reply to our own writes; the client reflects those itself).
+ */
+import * as vscode from 'vscode';
+import type { MeshClientApi, StateEntry } from '../broker/types';
+import type { Ctx } from './ctx';
+import { CachedMeshTree } from './meshTree';
+import { jsonPreview } from './text';
+
+export class StateNode {
+  readonly type = 'state';
+  constructor(
+    readonly meshId: string,
+    readonly entry: StateEntry,
+  ) {}
+}
+
+export class StateView extends CachedMeshTree<StateNode, Map<string, StateEntry>> {
+  constructor(ctx: Ctx) {
+    super(ctx, 'claudemesh.state', async (client) => new Map((await client.listState()).map((e) => [e.key, e])));
+    this.subscriptions.push(
+      ctx.onDidChangeSharedState(({ client, change }) => {
+        const entries = this.cache.peek(client.mesh.meshId);
+        if (!entries) return;
+        entries.set(change.key, { key: change.key, value: change.value, updatedBy: change.updatedBy, updatedAt: new Date().toISOString() });
+        this.refresh();
+      }),
+    );
+  }
+
+  protected async roots(client: MeshClientApi): Promise<StateNode[]> {
+    const entries = await this.cache.get(client);
+    return [...(entries?.values() ?? [])].sort((a, b) => a.key.localeCompare(b.key)).map((e) => new StateNode(client.mesh.meshId, e));
+  }
+
+  protected item(node: StateNode): vscode.TreeItem {
+    const { entry } = node;
+    const item = new vscode.TreeItem(entry.key);
+    item.id = `state:${node.meshId}:${entry.key}`;
+    item.description = jsonPreview(entry.value);
+    item.tooltip = `${entry.key} = ${jsonPreview(entry.value, 400)}\nUpdated by ${entry.updatedBy || 'unknown'}${entry.updatedAt ? ` at ${entry.updatedAt}` : ''}`;
+    item.iconPath = new vscode.ThemeIcon('symbol-key');
+    item.contextValue = 'stateEntry';
+    item.command = { command: 'claudemesh.openStateJson', title: 'Open as JSON', arguments: [node] };
+    return item;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The status bar item: mesh, connection state and peer count, with unread and queued counts. Its tooltip is trusted
+ * Markdown limited to our own commands; every value in it that came from a config, the broker or a peer is escaped.
+ */
+import * as vscode from 'vscode';
+import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types';
+import type { Conversations } from './conversations';
+import type { Ctx } from './ctx';
+import { describeState } from './meshTree';
+import { otherPeerCount } from './peersView';
+import { escapeMarkdown, plural, shortKey } from './text';
+
+/** The only commands a tooltip link may run. */
+export const TOOLTIP_COMMANDS = ['claudemesh.reconnect', 'claudemesh.connect', 'claudemesh.showLogs', 'claudemesh.openPeers', 'claudemesh.joinMesh'];
+
+/** Worst first: the item shows the state that most needs attention. */
+const SEVERITY: ConnectionState['kind'][] = ['failed', 'reconnecting', 'connecting', 'connected', 'disconnected'];
+
+function pending(rows: readonly OutboxRow[]): number {
+  return rows.filter((r) => r.status === 'queued' || r.status === 'sending' || r.status === 'held').length;
+}
+
+export class StatusBar implements vscode.Disposable {
+  readonly item: vscode.StatusBarItem;
+  private readonly subscriptions: vscode.Disposable[];
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly conversations: Conversations,
+  ) {
+    this.item = vscode.window.createStatusBarItem('claudemesh.status', vscode.StatusBarAlignment.Left, 100);
+    this.item.name = 'Claudemesh';
+    this.item.command = 'claudemesh.openPeers';
+    const update = () => this.update();
+    this.subscriptions = [
+      this.item,
+      ctx.onDidChangeClients(update),
+      ctx.onDidChangeConnection(update),
+      ctx.onDidChangePeers(update),
+      ctx.onDidChangeOutbox(update),
+      conversations.onDidChange(update),
+    ];
+    this.update();
+    this.item.show();
+  }
+
+  update(now = Date.now()): void {
+    const clients = this.ctx.clients;
+    this.tickWhileReconnecting(clients);
+    const tooltip = new vscode.MarkdownString('', true);
+    tooltip.isTrusted = { enabledCommands: TOOLTIP_COMMANDS };
+    tooltip.supportHtml = false;
+    this.item.tooltip = tooltip;
+    this.item.backgroundColor = undefined;
+
+    if (clients.length === 0) {
+      this.item.text = '$(broadcast) Claudemesh';
+      tooltip.appendMarkdown(
+        this.ctx.identities.length === 0
+          ? '**Claudemesh**: no mesh joined.\n\n[Join Mesh from Invite Link](command:claudemesh.joinMesh) · [Show Logs](command:claudemesh.showLogs)'
+          : '**Claudemesh**: no mesh selected in the `claudemesh.meshes` setting.\n\n[Show Logs](command:claudemesh.showLogs)',
+      );
+      return;
+    }
+
+    const worst = SEVERITY.find((kind) => clients.some((c) => c.state.kind === kind)) ?? 'disconnected';
+    const shown = clients.find((c) => c.state.kind === worst)!;
+    const label = clients.length === 1 ? clients[0].mesh.slug : `${clients.length} meshes`;
+    const peers = clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + otherPeerCount(c), 0);
+    const head: Record<ConnectionState['kind'], string> = {
+      connected: `$(broadcast) ${label} · ${plural(peers, 'peer')}`,
+      connecting: `$(sync~spin) ${label} connecting…`,
+      reconnecting: `$(sync~spin) ${label} ${describeState(shown.state, now)}`,
+      failed: `$(warning) ${label}`,
+      disconnected: `$(debug-disconnect) ${label} offline`,
+    };
+    const unread = this.conversations.unreadTotal();
+    const queued = clients.reduce((n, c) => n + pending(c.outbox), 0);
+    this.item.text = [head[worst], unread ? `$(mail) ${unread}` : '', queued ? `$(clock) ${queued}` : ''].filter(Boolean).join('  ');
+    if (worst === 'failed') this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    this.item.accessibilityInformation = { label: `Claudemesh: ${label}, ${describeState(shown.state, now)}, ${unread} unread, ${queued} queued` };
+
+    tooltip.appendMarkdown('**Claudemesh**\n\n');
+    for (const client of clients) tooltip.appendMarkdown(this.describe(client, now) + '\n\n');
+    tooltip.appendMarkdown('[Reconnect](command:claudemesh.reconnect) · [Show Logs](command:claudemesh.showLogs) · [Open Peers](command:claudemesh.openPeers)');
+  }
+
+  private describe(client: MeshClientApi, now: number): string {
+    const { state } = client;
+    const lines = [`**${escapeMarkdown(client.mesh.slug)}**: ${escapeMarkdown(describeState(state, now))}`];
+    const name = state.kind === 'connected' ? state.displayName : this.ctx.displayName(client.mesh.meshId);
+    lines.push(`as ${escapeMarkdown(name || 'unnamed')} · member key ${escapeMarkdown(shortKey(client.mesh.pubkey))} · session key ${escapeMarkdown(shortKey(client.sessionPubkey))}`);
+    if (state.kind === 'connected') lines.push(plural(otherPeerCount(client), 'other peer'));
+    const failed = client.outbox.filter((r) => r.status === 'failed').length;
+    lines.push(`Outbox: ${pending(client.outbox)} waiting, ${failed} failed`);
+    const lastError = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;
+    if (lastError) lines.push(`Last error: ${escapeMarkdown(lastError)}`);
+    return lines.join('  \n');
+  }
+
+  /** A once-a-second refresh, only while a countdown is showing. */
+  private tickWhileReconnecting(clients: MeshClientApi[]): void {
+    const counting = clients.some((c) => c.state.kind === 'reconnecting');
+    if (counting && !this.ticker) {
+      this.ticker = setInterval(() => this.update(), 1000);
+      this.ticker.unref?.();
+    } else if (!counting && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  dispose(): void {
+    clearInterval(this.ticker);
+    for (const s of this.subscriptions) s.dispose();
+  }
+}

@@ -16,13 +16,13 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A bare protocol client: frames queue up in an inbox that tests take from in arrival order. */
 class RawPeer {
   private readonly inbox: Frame[] = [];
-  private wake: () => void = () => undefined;
+  private readonly waiters = new Set<() => void>();
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       this.inbox.push(JSON.parse(data.toString()) as Frame);
-      this.wake();
+      for (const wake of this.waiters) wake();
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
@@ -49,8 +49,13 @@ class RawPeer {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}; inbox: ${JSON.stringify(this.inbox)}`);
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, left);
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
       });
     }
   }

@@ -301,6 +301,7 @@ export class FakeTreeView<T> {
   }
   dispose(): void {
     this.disposed = true;
+    if (treeViews.get(this.id) === (this as FakeTreeView<unknown>)) treeViews.delete(this.id);
   }
 }
 
@@ -773,3 +774,15 @@ export const env = {
 };
 
 export const version = '1.90.0';
+
+/**
+ * Waits for something the extension does asynchronously (a broker round trip, an event) by polling `condition`.
+ * The limit is a deadline for a hang, not a timing assertion; on expiry it fails naming `what` it waited for.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

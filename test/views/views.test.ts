@@ -1,0 +1,364 @@
+/**
+ * The views, status bar, notifications and commands over scripted clients: the states that a live broker reaches
+ * only by accident (countdowns, terminal errors, failed rows) and the rules about untrusted text.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from '../support/fakeVscode';
+import { defuseLinks, escapeMarkdown } from '../../src/views/text';
+import { OutgoingNode } from '../../src/views/messagesView';
+import type { MeshClientOptions } from '../../src/broker/client';
+import { Ctx } from '../../src/views/ctx';
+import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+
+const root = path.resolve(__dirname, '../../..');
+const alice = fakePeer({ pubkey: hexKey('a1'), displayName: 'alice', summary: 'fixing the build', hostname: 'alice-laptop', groups: [{ name: 'devs' }] });
+
+function statusItem(): vscode.FakeStatusBarItem {
+  const item = vscode.statusBarItems.find((i) => i.id === 'claudemesh.status' && !i.disposed);
+  assert.ok(item, 'the status bar item exists');
+  return item;
+}
+
+function tooltipOf(item: vscode.FakeStatusBarItem): vscode.MarkdownString {
+  assert.ok(item.tooltip instanceof vscode.MarkdownString, 'the tooltip is Markdown');
+  return item.tooltip;
+}
+
+describe('views, status bar and commands over scripted clients', () => {
+  let dir: string;
+  let run: FakeRun | undefined;
+
+  beforeEach(async () => {
+    vscode.reset();
+    dir = scratchDir();
+    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(dir), name: 'work', index: 0 }];
+  });
+
+  afterEach(async () => {
+    await run?.running.dispose();
+    run = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+    assertScriptUsed();
+  });
+
+  async function startOne(slug = 'team'): Promise<{ run: FakeRun; client: ReturnType<FakeRun['client']> }> {
+    await useConfig(dir, [makeMesh(slug)]);
+    run = await startWithFakes(root);
+    const client = run.client(slug);
+    client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
+    return { run, client };
+  }
+
+  describe('Peers', () => {
+    it("lists peers with their summary, marks the user's own row and hides control-plane rows", async () => {
+      const { client } = await startOne();
+      const daemon = fakePeer({ pubkey: hexKey('d0'), memberPubkey: alice.memberPubkey, displayName: 'alice', peerRole: 'control-plane' });
+      client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me' }), alice, daemon]);
+      const tree = await vscode.readTree('claudemesh.peers');
+      assert.deepEqual(tree.map((n) => n.label), ['me (you)', 'alice']);
+      assert.equal(tree[1].description, 'fixing the build');
+      assert.equal(tree[1].contextValue, 'peer');
+      assert.equal(tree[0].contextValue, 'peer.self');
+      assert.match(tree[1].tooltip ?? '', /Groups: @devs/);
+      assert.match(tree[1].tooltip ?? '', /Host: alice-laptop/);
+      assert.equal(vscode.treeViews.get('claudemesh.peers')?.description, '1 peer');
+    });
+
+    it('groups the sessions of one member under that member', async () => {
+      const { client } = await startOne();
+      const member = hexKey('b0');
+      client.setPeers([
+        fakePeer({ pubkey: hexKey('b1'), memberPubkey: member, displayName: 'bob', hostname: 'one' }),
+        fakePeer({ pubkey: hexKey('b2'), memberPubkey: member, displayName: 'bob', hostname: 'two' }),
+      ]);
+      const [bob] = await vscode.readTree('claudemesh.peers');
+      assert.equal(bob.label, 'bob');
+      assert.equal(bob.description, '2 sessions');
+      assert.deepEqual(bob.children.map((c) => c.description), ['one', 'two']);
+    });
+
+    it('shows nothing while disconnected, so the Connect welcome appears', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      client.setConnection({ kind: 'disconnected' });
+      assert.deepEqual(await vscode.readTree('claudemesh.peers'), []);
+      assert.equal(vscode.contextKeys.get('claudemesh.connected'), false);
+      assert.equal(vscode.contextKeys.get('claudemesh.hasMeshes'), true);
+    });
+
+    it('groups every view by mesh when more than one mesh is joined', async () => {
+      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await startWithFakes(root);
+      run.client('team').setConnection({ kind: 'connected', presenceId: 'p', displayName: 'me' });
+      run.client('team').setPeers([alice]);
+      const tree = await vscode.readTree('claudemesh.peers');
+      assert.deepEqual(tree.map((n) => [n.label, n.description]), [['team', 'connected'], ['ops', 'connecting…']]);
+      assert.deepEqual(tree[0].children.map((n) => n.label), ['alice']);
+      assert.equal(vscode.contextKeys.get('claudemesh.multipleMeshes'), true);
+    });
+  });
+
+  describe('status bar', () => {
+    it('counts the other peers when connected and opens the Peers view on click', async () => {
+      const { client } = await startOne();
+      client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me' }), alice, fakePeer({ pubkey: hexKey('c1'), displayName: 'carol' })]);
+      assert.equal(statusItem().text, '$(broadcast) team · 2 peers');
+      assert.equal(statusItem().command, 'claudemesh.openPeers');
+      await vscode.commands.executeCommand(statusItem().command as string);
+      assert.ok(vscode.commandsRun.some((c) => c.id === 'claudemesh.peers.focus'));
+    });
+
+    it('shows a spinner while connecting and a countdown while waiting to reconnect', async () => {
+      const { client } = await startOne();
+      client.setConnection({ kind: 'connecting', attempt: 1 });
+      assert.equal(statusItem().text, '$(sync~spin) team connecting…');
+      client.setConnection({ kind: 'reconnecting', attempt: 2, retryAt: Date.now() + 60_000, lastError: 'socket hang up' });
+      const seconds = Number(/reconnecting in (\d+) s/.exec(statusItem().text)?.[1]);
+      assert.ok(seconds > 0 && seconds <= 60, statusItem().text);
+      assert.match(tooltipOf(statusItem()).value, /Last error: socket hang up/);
+      client.setConnection({ kind: 'disconnected' });
+      assert.equal(statusItem().text, '$(debug-disconnect) team offline');
+    });
+
+    it('turns to a warning with the reason in the tooltip when the connection fails for good', async () => {
+      const { client } = await startOne();
+      client.setConnection({ kind: 'failed', code: 'revoked', reason: 'You were removed from "team".' });
+      assert.equal(statusItem().text, '$(warning) team');
+      assert.equal((statusItem().backgroundColor as vscode.ThemeColor).id, 'statusBarItem.warningBackground');
+      assert.match(tooltipOf(statusItem()).value, /Last error: You were removed from \\"team\\"\\\./);
+    });
+
+    it('adds unread and queued counts', async () => {
+      const { client } = await startOne();
+      client.receive({ senderPubkey: alice.pubkey, text: 'hello' });
+      await client.send(alice.pubkey, 'hi', { label: 'alice' });
+      assert.equal(statusItem().text, '$(broadcast) team · 0 peers  $(mail) 1  $(clock) 1');
+    });
+
+    it('trusts only its own command links and escapes everything that came from outside', async () => {
+      const { client } = await startOne();
+      const hostile = 'x](command:workbench.action.terminal.new) <img src=x> [y](https://evil)';
+      client.setConnection({ kind: 'connected', presenceId: 'p', displayName: hostile });
+      client.setConnection({ kind: 'reconnecting', attempt: 1, retryAt: Date.now() + 5000, lastError: hostile });
+      const tooltip = tooltipOf(statusItem());
+      assert.equal(tooltip.supportHtml, false);
+      const trusted = tooltip.isTrusted as { enabledCommands: string[] };
+      assert.ok(trusted.enabledCommands.every((id) => id.startsWith('claudemesh.')));
+      const links = [...tooltip.value.matchAll(/(?<!\\)\]\((?:command:)?([^)]*)\)/g)].map((m) => m[1]);
+      assert.deepEqual(links, ['claudemesh.reconnect', 'claudemesh.showLogs', 'claudemesh.openPeers']);
+      assert.doesNotMatch(tooltip.value, /(?<!\\)</, 'no raw HTML');
+    });
+  });
+
+  describe('notifications', () => {
+    it('raises a notification with Reply and Open for a direct message, and Reply sends the answer', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      vscode.ui.onMessage = (m) => (m.message.startsWith('alice:') ? 'Reply' : undefined);
+      vscode.ui.queue.inputBox.push('on it');
+      client.receive({ senderPubkey: alice.pubkey, text: 'can you look at the build?' });
+      await vscode.until(() => client.calls.some((c) => c.method === 'send'), 'the reply to be sent');
+      const toast = vscode.ui.messages.find((m) => m.message.startsWith('alice:'));
+      assert.deepEqual(toast && [toast.message, toast.items], ['alice: can you look at the build?', ['Reply', 'Open']]);
+      assert.deepEqual(client.calls.find((c) => c.method === 'send')?.args.slice(0, 2), [alice.pubkey, 'on it']);
+    });
+
+    it('follows claudemesh.notifications: "direct" skips group messages, "off" skips everything', async () => {
+      const { client } = await startOne();
+      await vscode.workspace.getConfiguration('claudemesh').update('notifications', 'direct');
+      client.receive({ senderPubkey: alice.pubkey, senderName: 'alice', kind: 'multicast', text: 'to all' });
+      client.receive({ senderPubkey: alice.pubkey, text: 'to you' });
+      await vscode.until(() => vscode.ui.messages.length > 0, 'a notification');
+      assert.deepEqual(vscode.ui.messages.map((m) => m.message), [`${alice.pubkey.slice(0, 8)}…: to you`]);
+      await vscode.workspace.getConfiguration('claudemesh').update('notifications', 'off');
+      client.receive({ senderPubkey: alice.pubkey, text: 'again' });
+      assert.equal(vscode.ui.messages.length, 1);
+    });
+
+    it('never lets a peer plant a link in a notification', async () => {
+      const { client } = await startOne();
+      client.setPeers([{ ...alice, displayName: '[Open](command:claudemesh.disconnect)' }]);
+      client.receive({ senderPubkey: alice.pubkey, text: 'see [docs](https://evil.example) and [run](command:workbench.action.terminal.new)', priority: 'now' });
+      await vscode.until(() => vscode.ui.messages.length > 0, 'a notification');
+      const [toast] = vscode.ui.messages;
+      assert.doesNotMatch(toast.message, /\]\(/);
+      assert.equal(toast.severity, 'warning', 'a "now" message is a warning');
+    });
+  });
+
+  describe('Messages', () => {
+    it('lists a conversation per peer with its unread count, and opening it shows the history and marks it read', async () => {
+      const { run, client } = await startOne();
+      client.setPeers([alice]);
+      client.receive({ senderPubkey: alice.pubkey, text: 'first\nsecond line' });
+      client.receive({ senderPubkey: alice.pubkey, senderName: 'alice', kind: 'multicast', text: 'to everyone' });
+      let tree = await vscode.readTree('claudemesh.messages');
+      assert.deepEqual(tree.map((n) => [n.label, n.description?.split(' · ')[0]]).sort(), [['Everyone', '1 unread'], ['alice', '1 unread']]);
+      assert.deepEqual(vscode.treeViews.get('claudemesh.messages')?.badge, { value: 2, tooltip: '2 unread messages' });
+
+      const conversation = tree.find((n) => n.label === 'alice')!;
+      await vscode.commands.executeCommand(conversation.command!, conversation.element);
+      const shown = vscode.shownDocuments.pop()!;
+      assert.equal(shown.uri.scheme, 'claudemesh');
+      assert.match(shown.getText(), /alice:\n {4}first\n {4}second line/);
+      tree = await vscode.readTree('claudemesh.messages');
+      assert.equal(tree.find((n) => n.label === 'alice')?.description?.includes('unread'), false);
+      assert.deepEqual(vscode.treeViews.get('claudemesh.messages')?.badge, { value: 1, tooltip: '1 unread message' });
+      assert.ok(run.context.workspaceState.keys().some((k) => k.startsWith('claudemesh.readMarkers/')));
+    });
+
+    it('shows failed outgoing messages with Retry and Discard', async () => {
+      const { client } = await startOne();
+      const row = await client.send(alice.pubkey, 'did it work?', { label: 'alice' });
+      client.setOutbox([{ ...row, status: 'failed', lastError: 'blocked by recipient grants (sender lacks dm capability)' }]);
+      const [conversation] = await vscode.readTree('claudemesh.messages');
+      const [failed] = conversation.children;
+      assert.equal(failed.contextValue, 'outgoing.failed');
+      assert.match(failed.tooltip ?? '', /blocked by recipient grants/);
+      assert.ok(failed.element instanceof OutgoingNode);
+      await vscode.commands.executeCommand('claudemesh.retryMessage', failed.element);
+      assert.deepEqual(client.calls.filter((c) => c.method === 'retry').map((c) => c.args), [[row.clientMessageId]]);
+      await vscode.commands.executeCommand('claudemesh.discardMessage', failed.element);
+      assert.equal(client.outbox.length, 0);
+    });
+  });
+
+  describe('commands', () => {
+    it('sends a message to a peer picked by name with the chosen priority', async () => {
+      const { client } = await startOne();
+      client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me' }), alice]);
+      vscode.ui.queue.quickPick.push('alice', 'now');
+      vscode.ui.queue.inputBox.push('ship it');
+      await vscode.commands.executeCommand('claudemesh.sendMessage');
+      assert.deepEqual(client.calls.find((c) => c.method === 'send')?.args, [alice.pubkey, 'ship it', { priority: 'now', label: 'alice' }]);
+      const targets = vscode.ui.quickPicks[0].items.filter((i) => i.kind !== vscode.QuickPickItemKind.Separator).map((i) => i.label);
+      assert.deepEqual(targets, ['alice', '@devs', '*'], 'peers except me, then groups, then everyone');
+    });
+
+    it('offers to connect instead of sending while offline', async () => {
+      const { client } = await startOne();
+      client.setConnection({ kind: 'disconnected' });
+      vscode.ui.queue.message.push('Connect');
+      await vscode.commands.executeCommand('claudemesh.sendMessage');
+      assert.deepEqual(vscode.ui.messages[0].items, ['Connect', 'Send Anyway']);
+      assert.ok(client.calls.some((c) => c.method === 'connect'));
+      assert.ok(!client.calls.some((c) => c.method === 'send'));
+    });
+
+    it('sends the selection as a fenced block under its workspace-relative path and lines', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      const file = path.join(dir, 'src', 'a.ts');
+      const document = new vscode.FakeTextDocument(vscode.Uri.file(file), 'line 1\nconst x = `a`;\nreturn x;\nline 4\n');
+      vscode.setActiveEditor(document, new vscode.Selection(new vscode.Position(1, 0), new vscode.Position(3, 0)));
+      vscode.ui.queue.quickPick.push('alice');
+      await vscode.commands.executeCommand('claudemesh.sendSelection');
+      assert.equal(client.calls.find((c) => c.method === 'send')?.args[1], 'src/a.ts:2-3\n```typescript\nconst x = `a`;\nreturn x;\n```');
+    });
+
+    it('refuses a state value that is not JSON before sending anything, then sets a valid one', async () => {
+      const { client } = await startOne();
+      vscode.ui.queue.inputBox.push('deploy', 'not json');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.match(vscode.ui.rejectedInputs[0].reason, /Not valid JSON/);
+      vscode.ui.queue.inputBox.push('deploy', 'null');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.match(vscode.ui.rejectedInputs[1].reason, /cannot store null/);
+      assert.ok(!client.calls.some((c) => c.method === 'setState'));
+
+      vscode.ui.queue.inputBox.push('deploy', '{"ready": true}');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.deepEqual(client.calls.find((c) => c.method === 'setState')?.args, ['deploy', { ready: true }]);
+      const tree = await vscode.readTree('claudemesh.state');
+      assert.deepEqual(tree.map((n) => [n.label, n.description]), [['deploy', '{"ready":true}']]);
+    });
+
+    it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {
+      const { client } = await startOne();
+      const text = '---\nname: release-notes\ndescription: Write release notes\ntags: [docs, release]\n---\n# Steps\n1. Read the log\n';
+      vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'SKILL.md')), text));
+      vscode.ui.queue.inputBox.push((o) => o.value as string, (o) => o.value as string, (o) => o.value as string);
+      await vscode.commands.executeCommand('claudemesh.shareSkill');
+      assert.deepEqual(client.calls.find((c) => c.method === 'shareSkill')?.args[0], {
+        name: 'release-notes',
+        description: 'Write release notes',
+        instructions: '# Steps\n1. Read the log\n',
+        tags: ['docs', 'release'],
+      });
+    });
+
+    it('chooses which meshes to connect and drops the others', async () => {
+      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await startWithFakes(root);
+      const ops = run.client('ops');
+      vscode.ui.queue.quickPick.push((items) => items.filter((i) => i.label === 'team'));
+      await vscode.commands.executeCommand('claudemesh.chooseMeshes');
+      await vscode.until(() => ops.disposed, 'the ops client to be disposed');
+      assert.deepEqual(vscode.workspace.getConfiguration('claudemesh').get('meshes'), ['team']);
+      assert.deepEqual(run.clients.filter((c) => !c.disposed).map((c) => c.mesh.slug), ['team']);
+      assert.equal(vscode.contextKeys.get('claudemesh.multipleMeshes'), false);
+    });
+  });
+
+  describe('identities', () => {
+    it('reuses the session key after a window reload, so the broker can reattach the session', async () => {
+      await useConfig(dir, [makeMesh('team')]);
+      const context = vscode.makeExtensionContext(root);
+      run = await startWithFakes(root, context);
+      const before = run.client('team').options;
+      await run.running.dispose();
+      run = await startWithFakes(root, context);
+      const after = run.client('team').options;
+      assert.equal(after.sessionKey.pubkey, before.sessionKey.pubkey);
+      assert.equal(after.sessionId, before.sessionId);
+    });
+
+    it('gives a second window on the same workspace its own session key and id', async () => {
+      await useConfig(dir, [makeMesh('team')]);
+      const first = vscode.makeExtensionContext(root);
+      run = await startWithFakes(root, first);
+      // Same machine, same workspace: shared globalState, workspaceState and secrets, but another extension host,
+      // which here is a second Ctx (the fake vscode has one command registry, so not a second whole extension).
+      let secondOptions: MeshClientOptions | undefined;
+      const second = new Ctx({ ...vscode.makeExtensionContext(root), globalState: first.globalState, workspaceState: first.workspaceState, secrets: first.secrets } as never, (options) => {
+        secondOptions = options;
+        return new FakeMeshClient(options);
+      });
+      try {
+        await second.reload();
+        const a = run.client('team').options;
+        assert.ok(secondOptions);
+        assert.notEqual(secondOptions.sessionKey.pubkey, a.sessionKey.pubkey);
+        assert.notEqual(secondOptions.sessionId, a.sessionId);
+      } finally {
+        await second.dispose();
+      }
+    });
+
+    it('shows one clear message for a broken config, with a button that opens it', async () => {
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, '{"meshes": [ {"meshId": "short"} ');
+      await vscode.workspace.getConfiguration('claudemesh').update('configPath', file);
+      vscode.ui.queue.message.push('Open Claudemesh Config');
+      run = await startWithFakes(root);
+      await vscode.until(() => vscode.shownDocuments.length > 0, 'the config to open');
+      assert.equal(vscode.ui.messages.length, 1);
+      assert.match(vscode.ui.messages[0].message, /config\.json is not valid JSON/);
+      assert.equal(vscode.shownDocuments[0].uri.fsPath, file);
+      assert.equal(vscode.contextKeys.get('claudemesh.hasIdentity'), false);
+    });
+  });
+});
+
+describe('text from peers', () => {
+  it('escapes every Markdown-significant character', () => {
+    assert.equal(escapeMarkdown('[a](command:x) *b* <i>$(icon)'), '\\[a\\]\\(command\\:x\\) \\*b\\* \\<i\\>\\$\\(icon\\)');
+    assert.equal(escapeMarkdown('line\nbreak'), 'line break');
+  });
+
+  it('breaks link syntax in notification text but keeps it readable', () => {
+    assert.equal(defuseLinks('[x](command:y) and [z] (w)'), '[x] (command:y) and [z] (w)');
+  });
+});

@@ -152,8 +152,6 @@ export class Ctx implements vscode.Disposable {
       displayName,
       cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
       hostname: os.hostname(),
-      channel: 'vscode',
-      peerType: 'human',
       log: this.log,
     });
     const subscriptions = [

@@ -49,7 +49,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
     app.state,
     app.skills,
     new StatusBar(ctx, conversations),
-    new Notifications(ctx),
+    new Notifications(ctx, conversations),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
     ...registerCommands(app),
     vscode.workspace.onDidChangeConfiguration((event) => {

@@ -17,12 +17,17 @@ export type DocRef =
 
 const EXTENSION: Record<DocRef['kind'], string> = { chat: '', skill: '.md', state: '.json', memory: '.md' };
 
-/** `title` names the editor tab; it is untrusted text, so path-significant characters are replaced. */
+/**
+ * `title` names the editor tab; it is untrusted text, so path-significant characters are replaced, and so are dots
+ * in a conversation's title, whose language must not follow a peer's name ("bob.md"). The `/<kind>/` folder is what
+ * the manifest's `resourcePath` when-clauses match.
+ */
 export function docUri(ref: DocRef, title: string): vscode.Uri {
-  const safeTitle = title.replace(/[\u0000-\u001f/\\?#%*:|"<>]/g, '_').slice(0, 60) || ref.kind;
+  const unsafe = ref.kind === 'chat' ? /[\u0000-\u001f/\\?#%*:|"<>.]/g : /[\u0000-\u001f/\\?#%*:|"<>]/g;
+  const safeTitle = title.replace(unsafe, '_').slice(0, 60) || ref.kind;
   const { kind, meshId, ...rest } = ref;
   const query = new URLSearchParams({ kind, mesh: meshId, id: Object.values(rest)[0] as string }).toString();
-  return vscode.Uri.from({ scheme: SCHEME, path: `/${safeTitle}${EXTENSION[kind]}`, query });
+  return vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${safeTitle}${EXTENSION[kind]}`, query });
 }
 
 export function parseDocUri(uri: vscode.Uri): DocRef | undefined {

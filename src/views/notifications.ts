@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { InboundMessage, MeshClientApi, PresenceEvent } from '../broker/types';
-import { conversationKeyOf, peerName } from './conversations';
+import { conversationKeyOf, Conversations, peerName } from './conversations';
 import { Ctx, readSettings } from './ctx';
 import { parseDocUri } from './documents';
 import { defuseLinks, preview } from './text';
@@ -18,7 +18,10 @@ const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
 export class Notifications implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[];
 
-  constructor(private readonly ctx: Ctx) {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly conversations: Conversations,
+  ) {
     this.subscriptions = [
       ctx.onDidReceiveMessage(({ client, message }) => void this.onMessage(client, message)),
       ctx.onPresence(({ client, event }) => this.onPresence(client, event)),
@@ -26,10 +29,11 @@ export class Notifications implements vscode.Disposable {
   }
 
   private async onMessage(client: MeshClientApi, message: InboundMessage): Promise<void> {
+    const key = conversationKeyOf(message);
+    // The user is reading this conversation: no toast, and it stays read.
+    if (this.isOpen(client.mesh.meshId, key)) return this.conversations.markRead(client, key);
     const setting = readSettings().notifications;
     if (setting === 'off' || (setting === 'direct' && message.kind !== 'direct')) return;
-    const key = conversationKeyOf(message);
-    if (this.isOpen(client.mesh.meshId, key)) return;
 
     const name = peerName(client, message.senderPubkey, message.senderName);
     const where = message.kind === 'direct' ? '' : ' (to everyone or a group)';

@@ -72,6 +72,9 @@ export class PeersView extends MeshTree<Node> {
   override refresh(): void {
     const total = this.ctx.clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + otherPeerCount(c), 0);
     this.view.description = this.ctx.clients.some((c) => c.state.kind === 'connected') ? plural(total, 'peer') : undefined;
+    // A terminal failure needs the user (rejoin, fix the clock, take the session back): say why above the welcome.
+    const failures = this.ctx.clients.flatMap((c) => (c.state.kind === 'failed' ? [`${c.mesh.slug}: ${c.state.reason}`] : []));
+    this.view.message = failures.join('\n') || undefined;
     super.refresh();
   }
 

@@ -193,6 +193,7 @@ describe('a whole session against the local broker', function () {
       assert.deepEqual(saved.map((m) => [m.slug, 'secretKey' in m]), [['ops', false]]);
       assert.deepEqual(memberSecrets(), [`claudemesh.memberSecret/${opsMeshId}/${ops.mesh.pubkey}`]);
       assert.ok(vscode.ui.progress.some((p) => p.message?.startsWith('Joining mesh "ops"')), 'progress was shown');
+      await vscode.until(async () => (await vscode.readTree('claudemesh.peers'))[1]?.children.length > 0, 'our own row in the ops mesh');
       const tree = await vscode.readTree('claudemesh.peers');
       assert.deepEqual(labels(tree), ['test-mesh', 'ops']);
       assert.deepEqual(labels(tree[1].children), ['me (you)']);

@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
+import { docUri, parseDocUri } from '../../src/views/documents';
 import { defuseLinks, escapeMarkdown } from '../../src/views/text';
 import { OutgoingNode } from '../../src/views/messagesView';
 import type { MeshClientOptions } from '../../src/broker/client';
@@ -337,6 +338,27 @@ describe('views, status bar and commands over scripted clients', () => {
       }
     });
 
+    it('takes over the session key of a window that stopped renewing its lease', async () => {
+      await useConfig(dir, [makeMesh('team')]);
+      const crashed = vscode.makeExtensionContext(root);
+      run = await startWithFakes(root, crashed);
+      const crashedKey = run.client('team').options.sessionKey.pubkey;
+      const leaseKey = crashed.globalState.keys().find((k) => k.startsWith('claudemesh.lease/'))!;
+      const lease = crashed.globalState.get<{ owner: string; beatAt: number }>(leaseKey)!;
+      await crashed.globalState.update(leaseKey, { ...lease, beatAt: lease.beatAt - 5 * 60_000 });
+      let taken: MeshClientOptions | undefined;
+      const next = new Ctx({ ...vscode.makeExtensionContext(root), globalState: crashed.globalState, workspaceState: crashed.workspaceState, secrets: crashed.secrets } as never, (options) => {
+        taken = options;
+        return new FakeMeshClient(options);
+      });
+      try {
+        await next.reload();
+        assert.equal(taken?.sessionKey.pubkey, crashedKey);
+      } finally {
+        await next.dispose();
+      }
+    });
+
     it('shows one clear message for a broken config, with a button that opens it', async () => {
       const file = path.join(dir, 'config.json');
       fs.writeFileSync(file, '{"meshes": [ {"meshId": "short"} ');
@@ -356,6 +378,13 @@ describe('text from peers', () => {
   it('escapes every Markdown-significant character', () => {
     assert.equal(escapeMarkdown('[a](command:x) *b* <i>$(icon)'), '\\[a\\]\\(command\\:x\\) \\*b\\* \\<i\\>\\$\\(icon\\)');
     assert.equal(escapeMarkdown('line\nbreak'), 'line break');
+  });
+
+  it('keeps a peer name from choosing a document path or language, and round-trips the reference', () => {
+    const uri = docUri({ kind: 'chat', meshId: 'm1', key: '@ops/team' }, '../../etc/passwd.md');
+    assert.equal(uri.path, '/chat/______etc_passwd_md');
+    assert.deepEqual(parseDocUri(uri), { kind: 'chat', meshId: 'm1', key: '@ops/team' });
+    assert.equal(docUri({ kind: 'skill', meshId: 'm1', name: 'a.b' }, 'a.b').path, '/skill/a.b.md');
   });
 
   it('breaks link syntax in notification text but keeps it readable', () => {

@@ -316,26 +316,34 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(after.sessionId, before.sessionId);
     });
 
+    /**
+     * Another window on the same machine and workspace: shared globalState, workspaceState and secrets, another
+     * extension host. Here that is a second Ctx (the fake vscode has one command registry, not two extensions).
+     * Returns the options its client for the only mesh was created with.
+     */
+    async function optionsInAnotherWindow(sharing: ReturnType<typeof vscode.makeExtensionContext>): Promise<MeshClientOptions> {
+      let created: MeshClientOptions | undefined;
+      const other = new Ctx({ ...vscode.makeExtensionContext(root), globalState: sharing.globalState, workspaceState: sharing.workspaceState, secrets: sharing.secrets } as never, (options) => {
+        created = options;
+        return new FakeMeshClient(options);
+      });
+      try {
+        await other.reload();
+      } finally {
+        await other.dispose();
+      }
+      assert.ok(created, 'the other window created a client');
+      return created;
+    }
+
     it('gives a second window on the same workspace its own session key and id', async () => {
       await useConfig(dir, [makeMesh('team')]);
       const first = vscode.makeExtensionContext(root);
       run = await startWithFakes(root, first);
-      // Same machine, same workspace: shared globalState, workspaceState and secrets, but another extension host,
-      // which here is a second Ctx (the fake vscode has one command registry, so not a second whole extension).
-      let secondOptions: MeshClientOptions | undefined;
-      const second = new Ctx({ ...vscode.makeExtensionContext(root), globalState: first.globalState, workspaceState: first.workspaceState, secrets: first.secrets } as never, (options) => {
-        secondOptions = options;
-        return new FakeMeshClient(options);
-      });
-      try {
-        await second.reload();
-        const a = run.client('team').options;
-        assert.ok(secondOptions);
-        assert.notEqual(secondOptions.sessionKey.pubkey, a.sessionKey.pubkey);
-        assert.notEqual(secondOptions.sessionId, a.sessionId);
-      } finally {
-        await second.dispose();
-      }
+      const a = run.client('team').options;
+      const b = await optionsInAnotherWindow(first);
+      assert.notEqual(b.sessionKey.pubkey, a.sessionKey.pubkey);
+      assert.notEqual(b.sessionId, a.sessionId);
     });
 
     it('takes over the session key of a window that stopped renewing its lease', async () => {
@@ -346,17 +354,7 @@ describe('views, status bar and commands over scripted clients', () => {
       const leaseKey = crashed.globalState.keys().find((k) => k.startsWith('claudemesh.lease/'))!;
       const lease = crashed.globalState.get<{ owner: string; beatAt: number }>(leaseKey)!;
       await crashed.globalState.update(leaseKey, { ...lease, beatAt: lease.beatAt - 5 * 60_000 });
-      let taken: MeshClientOptions | undefined;
-      const next = new Ctx({ ...vscode.makeExtensionContext(root), globalState: crashed.globalState, workspaceState: crashed.workspaceState, secrets: crashed.secrets } as never, (options) => {
-        taken = options;
-        return new FakeMeshClient(options);
-      });
-      try {
-        await next.reload();
-        assert.equal(taken?.sessionKey.pubkey, crashedKey);
-      } finally {
-        await next.dispose();
-      }
+      assert.equal((await optionsInAnotherWindow(crashed)).sessionKey.pubkey, crashedKey);
     });
 
     it('shows one clear message for a broken config, with a button that opens it', async () => {

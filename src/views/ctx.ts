@@ -62,7 +62,7 @@ export class Ctx implements vscode.Disposable {
   private readonly messageReceived = new vscode.EventEmitter<{ client: MeshClientApi; message: InboundMessage }>();
   private readonly sharedStateChanged = new vscode.EventEmitter<{ client: MeshClientApi; change: StateChange }>();
   private readonly presence = new vscode.EventEmitter<{ client: MeshClientApi; event: PresenceEvent }>();
-  /** Meshes were added or removed. */
+  /** Identities were (re)loaded: meshes may have been added or removed. */
   readonly onDidChangeClients = this.clientsChanged.event;
   readonly onDidChangeConnection = this.connectionChanged.event;
   readonly onDidChangePeers = this.peersChanged.event;
@@ -123,20 +123,18 @@ export class Ctx implements vscode.Disposable {
     const displayName = settings.displayName || this.loadedIdentities.displayName || defaultDisplayName();
     const wanted = new Map(this.loadedIdentities.identities.filter((i) => isSelected(i.mesh, settings.meshes)).map((i) => [i.mesh.meshId, i]));
 
-    let changed = false;
     for (const [meshId, entry] of this.entries) {
       const identity = wanted.get(meshId);
       const same = identity && identity.mesh.pubkey === entry.identity.mesh.pubkey && identity.mesh.brokerUrl === entry.identity.mesh.brokerUrl;
       if (same && entry.displayName === displayName) continue;
       await this.remove(meshId, !same);
-      changed = true;
     }
     for (const [meshId, identity] of wanted) {
       if (this.entries.has(meshId) || this.disposed) continue;
       await this.add(identity, displayName, settings.autoConnect);
-      changed = true;
     }
-    if (changed) this.clientsChanged.fire();
+    // Fired after every load, not only on change: the views and status bar also show which identities exist.
+    this.clientsChanged.fire();
     this.updateContextKeys();
     this.reportProblems();
   }

@@ -178,6 +178,30 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(vscode.ui.messages.length, 1);
     });
 
+    it('announces peers joining and leaving only when presence notifications are on', async () => {
+      const { client } = await startOne();
+      client.presence({ event: 'peer_joined', name: 'carol', pubkey: hexKey('c1'), data: {} });
+      assert.equal(vscode.ui.messages.length, 0, 'off by default');
+      await vscode.workspace.getConfiguration('claudemesh').update('presenceNotifications', true);
+      client.presence({ event: 'peer_joined', name: 'carol', pubkey: hexKey('c1'), data: {} });
+      client.presence({ event: 'peer_left', name: 'carol', pubkey: hexKey('c1'), data: {} });
+      client.presence({ event: 'peer_joined', name: 'me', pubkey: client.sessionPubkey, data: {} });
+      assert.deepEqual(vscode.ui.messages.map((m) => m.message), ['carol joined team.', 'carol left team.']);
+    });
+
+    it('opens the conversation from the notification, and says nothing for a conversation already open', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      vscode.ui.queue.message.push('Open');
+      client.receive({ senderPubkey: alice.pubkey, text: 'look' });
+      await vscode.until(() => vscode.shownDocuments.length === 1, 'the conversation to open');
+      assert.match(vscode.shownDocuments[0].getText(), /look/);
+      client.receive({ senderPubkey: alice.pubkey, text: 'while you read' });
+      assert.equal(vscode.ui.messages.length, 1, 'no second toast');
+      await vscode.until(async () => (await vscode.readTree('claudemesh.messages'))[0].description === 'while you read', 'the new message to show');
+      assert.equal(vscode.treeViews.get('claudemesh.messages')?.badge, undefined, 'it counts as read');
+    });
+
     it('never lets a peer plant a link in a notification', async () => {
       const { client } = await startOne();
       client.setPeers([{ ...alice, displayName: '[Open](command:claudemesh.disconnect)' }]);

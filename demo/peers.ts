@@ -1,0 +1,103 @@
+/**
+ * What the demo peers do. Each one is a plain `MeshClient` from src/broker, so the demo exercises the same client the
+ * extension runs; only the behaviour (how a peer reacts and what it publishes) lives here.
+ */
+import type { MeshClient } from '../src/broker';
+
+export interface DemoPeerBehaviour {
+  name: string;
+  /** Shown in the Peers view as the peer's summary, so the demo explains itself. */
+  summary: string;
+  /** Starts the behaviour on a client that was just created (not yet connected); returns how to stop it. */
+  start(client: MeshClient, log: (line: string) => void): () => void;
+}
+
+/** Periodic work runs this often; slow enough to read, fast enough to see the views change. */
+const TICK_MS = 15_000;
+
+/**
+ * Runs `onConnect` whenever the client (re)connects, since a broker restart loses what a peer had published about
+ * itself, and `tick` every TICK_MS while connected. Returns how to stop both.
+ */
+function drive(client: MeshClient, log: (line: string) => void, onConnect: () => Promise<void>, tick?: () => Promise<void>): () => void {
+  const report = (err: Error) => log(`${client.displayName}: ${err.message}`);
+  const subscription = client.onDidChangeState((state) => {
+    if (state.kind === 'connected') onConnect().catch(report);
+  });
+  const timer = tick && setInterval(() => client.state.kind === 'connected' && tick().catch(report), TICK_MS);
+  return () => {
+    subscription.dispose();
+    clearInterval(timer);
+  };
+}
+
+/** Ada answers every direct message with a reply that quotes it. */
+export const answeringPeer: DemoPeerBehaviour = {
+  name: 'Ada',
+  summary: 'Answers every direct message',
+  start(client, log) {
+    const stopSummary = drive(client, log, () => client.setSummary(answeringPeer.summary));
+    const subscription = client.onDidReceiveMessage((message) => {
+      if (message.kind !== 'direct' || message.text === null) return;
+      const sender = client.peers.find((p) => p.pubkey === message.senderPubkey)?.displayName ?? message.senderPubkey.slice(0, 8);
+      client
+        .send(message.senderPubkey, `Ada here. You said: "${message.text}"`, { label: sender })
+        .then(() => log(`Ada answered ${sender}`))
+        .catch((err: Error) => log(`Ada could not answer ${sender}: ${err.message}`));
+    });
+    return () => {
+      stopSummary();
+      subscription.dispose();
+    };
+  },
+};
+
+/** Grace keeps a build status in shared state, shares a skill and remembers a fact for the whole mesh. */
+export const publishingPeer: DemoPeerBehaviour = {
+  name: 'Grace',
+  summary: 'Publishes the build status, a skill and a memory',
+  start(client, log) {
+    let run = 0;
+    const publishBuild = async () => {
+      run++;
+      await client.setState('build', { status: run % 2 === 0 ? 'passing' : 'running', run, by: 'Grace' });
+    };
+    return drive(
+      client,
+      log,
+      async () => {
+        await client.setSummary(publishingPeer.summary);
+        await publishBuild();
+        await client.setState('release', { version: '0.1.0', frozen: false });
+        await client.shareSkill({
+          name: 'review-checklist',
+          description: 'What to check before approving a change',
+          instructions: '1. Tests name the behaviour they check.\n2. Errors say what to do next.\n3. No secrets in logs.',
+          tags: ['review', 'demo'],
+        });
+        if ((await client.recall('demo mesh')).length === 0) {
+          await client.remember('The demo mesh runs on 127.0.0.1 and forgets everything when it stops.', ['demo']);
+        }
+        log('Grace published the build status, the review-checklist skill and a memory');
+      },
+      publishBuild,
+    );
+  },
+};
+
+/** Linus alternates between working and idle, with a summary that says on what. */
+export const busyPeer: DemoPeerBehaviour = {
+  name: 'Linus',
+  summary: 'Goes working and idle in turn',
+  start(client, log) {
+    let working = false;
+    const toggle = async () => {
+      working = !working;
+      await client.setStatus(working ? 'working' : 'idle');
+      await client.setSummary(working ? 'Working: refactoring the frame parser' : 'Idle: waiting for review');
+    };
+    return drive(client, log, toggle, toggle);
+  },
+};
+
+export const DEMO_PEERS: readonly DemoPeerBehaviour[] = [answeringPeer, publishingPeer, busyPeer];

@@ -75,14 +75,17 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
 
 let running: Running | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** Returns the running app, which VS Code hands to tests (and other extensions) as `extension.exports`. */
+export function activate(context: vscode.ExtensionContext): Running | undefined {
   try {
     running = start(context);
     const current = running;
     context.subscriptions.push({ dispose: () => void current.dispose() });
+    return current;
   } catch (err) {
     // Nothing above should throw; if it does, say so once instead of leaving a half-working sidebar.
     void vscode.window.showErrorMessage(`Claudemesh could not start: ${errorMessage(err)}`);
+    return undefined;
   }
 }
 

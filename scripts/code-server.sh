@@ -9,6 +9,11 @@ free_port() {
   node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
 }
 
+# port_is_free PORT: whether 127.0.0.1:PORT can be listened on right now.
+port_is_free() {
+  node -e "require('net').createServer().once('error', () => process.exit(1)).listen(+process.argv[1], '127.0.0.1', function () { this.close(); })" "$1"
+}
+
 # start_group LOG COMMAND...: runs COMMAND in a new session; sets STARTED_PID (= its process-group id).
 start_group() {
   local log=$1

@@ -12,7 +12,11 @@ const { BASE_URL, FOLDER, EXT_DIR, TESTS_ENTRY, RUN_DIR } = process.env;
 const timeoutMs = Number(process.env.TEST_TIMEOUT_MS || 240000);
 const lap = lapLogger('exthost');
 // Offline noise from the workbench (gallery, telemetry, GitHub auth) that says nothing about our tests.
-const NOISE = /\[AgentHost|\[ChatModelSelection\]|\[AccountPolicyGate\]|ENOTFOUND|^\s+at |Creating a socket|Service Worker|Resolved connection token/;
+const NOISE = new RegExp(
+  [/\[AgentHost/, /\[ChatModelSelection\]/, /\[AccountPolicyGate\]/, /ENOTFOUND/, /^\s+at /, /Creating a socket/, /Service Worker/,
+    /connection token/, /reconnection-grace-time/, /authentication provider 'github'/, /builtin extensions cache/, /workbench contribution/]
+    .map((r) => r.source).join('|'),
+);
 
 async function main() {
   for (const name of ['BASE_URL', 'FOLDER', 'EXT_DIR', 'TESTS_ENTRY', 'RUN_DIR']) {

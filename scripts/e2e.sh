@@ -15,6 +15,10 @@ for built in dist/extension.js out/demo/run.js out/test/e2e/suite/index.js; do
 done
 
 mkdir -p "$E2E_HOME/runs" "$E2E_HOME/shots"
+# Keep the ten newest screenshot folders and failed runs; older ones only fill the disk.
+for kept in "$E2E_HOME/runs" "$E2E_HOME/shots"; do
+  ls -1dt "$kept"/*/ 2>/dev/null | tail -n +11 | xargs -r rm -rf
+done
 RUNS=$(mktemp -d "$E2E_HOME/runs/e2e-$(date +%Y%m%d-%H%M%S)-XXXX")
 SHOTS=$E2E_HOME/shots/$(basename "$RUNS")
 trap stop_all_groups EXIT

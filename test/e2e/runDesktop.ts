@@ -13,7 +13,9 @@ async function main(): Promise<number> {
   const repo = path.resolve(__dirname, '..', '..', '..');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'claudemesh-desktop-'));
   const workspace = path.join(scratch, 'workspace');
+  const configDir = path.join(scratch, 'claudemesh');
   fs.mkdirSync(workspace);
+  fs.mkdirSync(configDir);
   try {
     await runTests({
       version: process.env.VSCODE_TEST_VERSION,
@@ -21,6 +23,9 @@ async function main(): Promise<number> {
       extensionTestsPath: path.join(__dirname, 'suite', 'index'),
       // Other installed extensions stay out; the one under development still loads.
       launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust', '--user-data-dir', path.join(scratch, 'user-data')],
+      // An empty config folder, so the extension does not connect to your own meshes before the suite points it at
+      // the demo mesh (the CLI rule: $CLAUDEMESH_CONFIG_DIR/config.json when that folder exists).
+      extensionTestsEnv: { CLAUDEMESH_CONFIG_DIR: configDir },
     });
     return 0;
   } catch (err) {

@@ -67,6 +67,8 @@ export class MeshClient implements MeshClientApi {
   private readonly sessionKeys: SharedKeyCache;
   private readonly memberKeys: SharedKeyCache;
   private readonly peersByKey = new Map<string, Peer>();
+  /** `peers` as one array, rebuilt after a change rather than on every read: views read it many times per event. */
+  private peerList: readonly Peer[] | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private heldTimer: NodeJS.Timeout | undefined;
   private selfName: string;
@@ -124,7 +126,7 @@ export class MeshClient implements MeshClientApi {
   }
 
   get peers(): readonly Peer[] {
-    return [...this.peersByKey.values()];
+    return (this.peerList ??= [...this.peersByKey.values()]);
   }
 
   get history(): readonly InboundMessage[] {
@@ -347,7 +349,7 @@ export class MeshClient implements MeshClientApi {
       data,
     };
     if (event.event === 'peer_left') {
-      if (this.peersByKey.delete(event.pubkey)) this.peersEmitter.fire(this.peers);
+      if (this.peersByKey.delete(event.pubkey)) this.peersChanged();
     } else if ((event.event === 'peer_joined' || event.event === 'peer_returned') && event.pubkey) {
       this.outboxQueue.peerSeen([event.pubkey]);
       this.refreshPeersSoon();
@@ -370,6 +372,11 @@ export class MeshClient implements MeshClientApi {
     this.peersByKey.clear();
     for (const peer of peers) this.peersByKey.set(peer.pubkey, peer);
     this.outboxQueue.peerSeen(this.peersByKey.keys());
+    this.peersChanged();
+  }
+
+  private peersChanged(): void {
+    this.peerList = undefined;
     this.peersEmitter.fire(this.peers);
   }
 }

@@ -45,6 +45,13 @@ export function peerName(client: MeshClientApi, pubkey: string, fallback?: strin
   return client.peers.find((p) => p.pubkey === pubkey)?.displayName || fallback || shortKey(pubkey);
 }
 
+/** peerName for many lookups: one pass over the peer list, instead of one per message. */
+function peerNamer(client: MeshClientApi): (pubkey: string, fallback?: string) => string {
+  const names = new Map<string, string>();
+  for (const peer of client.peers) if (!names.has(peer.pubkey)) names.set(peer.pubkey, peer.displayName);
+  return (pubkey, fallback) => names.get(pubkey) || fallback || shortKey(pubkey);
+}
+
 export class Conversations implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<string>();
   /** Fires with the meshId whose conversations changed. */
@@ -64,6 +71,7 @@ export class Conversations implements vscode.Disposable {
   list(client: MeshClientApi): Conversation[] {
     const byKey = new Map<string, Conversation>();
     const read = this.readMarkers(client.mesh.meshId);
+    const nameOf = peerNamer(client);
     const conversation = (key: string, label: string): Conversation => {
       let found = byKey.get(key);
       if (!found) {
@@ -74,20 +82,20 @@ export class Conversations implements vscode.Disposable {
     };
     for (const message of client.history) {
       const key = conversationKeyOf(message);
-      const from = peerName(client, message.senderPubkey, message.senderName);
+      const from = nameOf(message.senderPubkey, message.senderName);
       const entry = conversation(key, key === EVERYONE ? 'Everyone' : from);
       entry.entries.push({ direction: 'in', at: message.receivedAt, text: message.text, from, message });
       if (message.receivedAt > (read[key] ?? 0)) entry.unread++;
     }
     for (const row of client.outbox) {
-      const label = row.targetSpec === EVERYONE ? 'Everyone' : row.targetSpec.startsWith('@') ? row.targetSpec : peerName(client, row.targetSpec, row.targetLabel);
+      const label = row.targetSpec === EVERYONE ? 'Everyone' : row.targetSpec.startsWith('@') ? row.targetSpec : nameOf(row.targetSpec, row.targetLabel);
       conversation(row.targetSpec, label).entries.push({ direction: 'out', at: row.createdAt, text: row.text, from: 'you', row });
     }
     for (const entry of byKey.values()) {
       entry.entries.sort((a, b) => a.at - b.at);
       entry.lastAt = entry.entries[entry.entries.length - 1]?.at ?? 0;
       // A peer we have only written to still has a better name in the live list.
-      if (entry.kind === 'direct') entry.label = peerName(client, entry.key, entry.label);
+      if (entry.kind === 'direct') entry.label = nameOf(entry.key, entry.label);
     }
     return [...byKey.values()].sort((a, b) => b.lastAt - a.lastAt);
   }
@@ -96,9 +104,13 @@ export class Conversations implements vscode.Disposable {
     return this.list(client).find((c) => c.key === key);
   }
 
+  /** The sum of every conversation's `unread`, counted straight from the history: the status bar asks on every change. */
   unreadTotal(): number {
     let total = 0;
-    for (const client of this.ctx.clients) for (const c of this.list(client)) total += c.unread;
+    for (const client of this.ctx.clients) {
+      const read = this.readMarkers(client.mesh.meshId);
+      for (const message of client.history) if (message.receivedAt > (read[conversationKeyOf(message)] ?? 0)) total++;
+    }
     return total;
   }
 

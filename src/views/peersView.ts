@@ -40,9 +40,19 @@ export function visiblePeers(client: MeshClientApi): Peer[] {
   return client.peers.filter((p) => p.peerRole !== 'control-plane');
 }
 
-/** Peers other than this window, for counts. */
+/** Counts by peer list: a client replaces its `peers` array on every change, so an array's count never goes stale. */
+const otherPeerCounts = new WeakMap<readonly Peer[], number>();
+
+/** Peers other than this window, for counts. Counted once per peer list: the status bar and this view ask on every change. */
 export function otherPeerCount(client: MeshClientApi): number {
-  return visiblePeers(client).filter((p) => p.pubkey !== client.sessionPubkey).length;
+  const peers = client.peers;
+  let count = otherPeerCounts.get(peers);
+  if (count === undefined) {
+    count = 0;
+    for (const peer of peers) if (peer.peerRole !== 'control-plane' && peer.pubkey !== client.sessionPubkey) count++;
+    otherPeerCounts.set(peers, count);
+  }
+  return count;
 }
 
 export function peerTooltip(peer: Peer, self: boolean): string {

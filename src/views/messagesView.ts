@@ -85,7 +85,9 @@ export class MessagesView extends MeshTree<Node> {
     const { conversation } = node;
     const pending = conversation.entries.some((e) => e.row && e.row.status !== 'sent');
     const item = new vscode.TreeItem(conversation.label, pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-    item.id = `conversation:${node.meshId}:${conversation.key}`;
+    // VS Code remembers a row's collapse state by id: a row that had no children would stay collapsed when pending
+    // messages appear under it, so the pending variant gets its own id and opens expanded.
+    item.id = `conversation:${node.meshId}:${conversation.key}${pending ? ':pending' : ''}`;
     const last = conversation.entries[conversation.entries.length - 1];
     const lastText = last ? `${last.direction === 'out' ? 'you: ' : ''}${preview(last.text ?? '[undecryptable]', 50)}` : '';
     item.description = conversation.unread > 0 ? `${conversation.unread} unread · ${lastText}` : lastText;

@@ -69,6 +69,8 @@ export class MeshClient implements MeshClientApi {
   private readonly peersByKey = new Map<string, Peer>();
   /** `peers` as one array, rebuilt after a change rather than on every read: views read it many times per event. */
   private peerList: readonly Peer[] | undefined;
+  /** Kept up to date as peers come and go, so a presence event never recounts the whole list. */
+  private othersListed = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
   private heldTimer: NodeJS.Timeout | undefined;
   private selfName: string;
@@ -127,6 +129,10 @@ export class MeshClient implements MeshClientApi {
 
   get peers(): readonly Peer[] {
     return (this.peerList ??= [...this.peersByKey.values()]);
+  }
+
+  get otherPeerCount(): number {
+    return this.othersListed;
   }
 
   get history(): readonly InboundMessage[] {
@@ -349,7 +355,12 @@ export class MeshClient implements MeshClientApi {
       data,
     };
     if (event.event === 'peer_left') {
-      if (this.peersByKey.delete(event.pubkey)) this.peersChanged();
+      const gone = this.peersByKey.get(event.pubkey);
+      if (gone) {
+        this.peersByKey.delete(event.pubkey);
+        if (this.isOther(gone)) this.othersListed--;
+        this.peersChanged();
+      }
     } else if ((event.event === 'peer_joined' || event.event === 'peer_returned') && event.pubkey) {
       this.outboxQueue.peerSeen([event.pubkey]);
       this.refreshPeersSoon();
@@ -371,8 +382,14 @@ export class MeshClient implements MeshClientApi {
   private replacePeers(peers: Peer[]): void {
     this.peersByKey.clear();
     for (const peer of peers) this.peersByKey.set(peer.pubkey, peer);
+    this.othersListed = 0;
+    for (const peer of this.peersByKey.values()) if (this.isOther(peer)) this.othersListed++;
     this.outboxQueue.peerSeen(this.peersByKey.keys());
     this.peersChanged();
+  }
+
+  private isOther(peer: Peer): boolean {
+    return peer.peerRole !== 'control-plane' && peer.pubkey !== this.sessionPubkey;
   }
 
   private peersChanged(): void {

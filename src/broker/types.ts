@@ -190,6 +190,8 @@ export interface MeshClientApi {
   readonly sessionPubkey: string;
   readonly state: ConnectionState;
   readonly peers: readonly Peer[];
+  /** How many of `peers` a person sees besides this window: all but control-plane rows and our own session. */
+  readonly otherPeerCount: number;
   readonly history: readonly InboundMessage[];
   readonly outbox: readonly OutboxRow[];
 

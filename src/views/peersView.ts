@@ -40,21 +40,6 @@ export function visiblePeers(client: MeshClientApi): Peer[] {
   return client.peers.filter((p) => p.peerRole !== 'control-plane');
 }
 
-/** Counts by peer list: a client replaces its `peers` array on every change, so an array's count never goes stale. */
-const otherPeerCounts = new WeakMap<readonly Peer[], number>();
-
-/** Peers other than this window, for counts. Counted once per peer list: the status bar and this view ask on every change. */
-export function otherPeerCount(client: MeshClientApi): number {
-  const peers = client.peers;
-  let count = otherPeerCounts.get(peers);
-  if (count === undefined) {
-    count = 0;
-    for (const peer of peers) if (peer.peerRole !== 'control-plane' && peer.pubkey !== client.sessionPubkey) count++;
-    otherPeerCounts.set(peers, count);
-  }
-  return count;
-}
-
 export function peerTooltip(peer: Peer, self: boolean): string {
   const lines = [`${peer.displayName}${self ? ' (you)' : ''}`, `Status: ${peer.status}`];
   if (peer.summary) lines.push(`Summary: ${peer.summary}`);
@@ -80,7 +65,7 @@ export class PeersView extends MeshTree<Node> {
   }
 
   override refresh(): void {
-    const total = this.ctx.clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + otherPeerCount(c), 0);
+    const total = this.ctx.clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     this.view.description = this.ctx.clients.some((c) => c.state.kind === 'connected') ? plural(total, 'peer') : undefined;
     // A terminal failure needs the user (rejoin, fix the clock, take the session back): say why above the welcome.
     const failures = this.ctx.clients.flatMap((c) => (c.state.kind === 'failed' ? [`${c.mesh.slug}: ${c.state.reason}`] : []));

@@ -7,7 +7,6 @@ import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types'
 import type { Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { describeState } from './meshTree';
-import { otherPeerCount } from './peersView';
 import { escapeMarkdown, plural, shortKey } from './text';
 
 /** The only commands a tooltip link may run. */
@@ -67,7 +66,7 @@ export class StatusBar implements vscode.Disposable {
     const worst = SEVERITY.find((kind) => clients.some((c) => c.state.kind === kind)) ?? 'disconnected';
     const shown = clients.find((c) => c.state.kind === worst)!;
     const label = clients.length === 1 ? clients[0].mesh.slug : `${clients.length} meshes`;
-    const peers = clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + otherPeerCount(c), 0);
+    const peers = clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     const head: Record<ConnectionState['kind'], string> = {
       connected: `$(broadcast) ${label} · ${plural(peers, 'peer')}`,
       connecting: `$(sync~spin) ${label} connecting…`,
@@ -91,7 +90,7 @@ export class StatusBar implements vscode.Disposable {
     const lines = [`**${escapeMarkdown(client.mesh.slug)}**: ${escapeMarkdown(describeState(state, now))}`];
     const name = state.kind === 'connected' ? state.displayName : this.ctx.displayName(client.mesh.meshId);
     lines.push(`as ${escapeMarkdown(name || 'unnamed')} · member key ${escapeMarkdown(shortKey(client.mesh.pubkey))} · session key ${escapeMarkdown(shortKey(client.sessionPubkey))}`);
-    if (state.kind === 'connected') lines.push(plural(otherPeerCount(client), 'other peer'));
+    if (state.kind === 'connected') lines.push(plural(client.otherPeerCount, 'other peer'));
     const failed = client.outbox.filter((r) => r.status === 'failed').length;
     lines.push(`Outbox: ${pending(client.outbox)} waiting, ${failed} failed`);
     const lastError = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;

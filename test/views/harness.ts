@@ -77,6 +77,10 @@ export class FakeMeshClient implements MeshClientApi {
     this.sessionPubkey = options.sessionKey.pubkey;
   }
 
+  get otherPeerCount(): number {
+    return this.peers.filter((p) => p.peerRole !== 'control-plane' && p.pubkey !== this.sessionPubkey).length;
+  }
+
   // ---- scripting ----
   setConnection(state: ConnectionState): void {
     this.state = state;

@@ -180,19 +180,25 @@ const { crypto_secretbox: secretboxInto } = (
 /** crypto_secretbox's layout: the message follows 32 zero bytes in, and the box starts with 16 zero bytes out. */
 const ZERO_BYTES = 32;
 const BOX_ZERO_BYTES = 16;
+/** Scratch buffers for sealing, reused by every call: encryptDirect never yields. Bigger messages get their own. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratchPadded = Buffer.alloc(SCRATCH_BYTES);
+const scratchBoxed = Buffer.alloc(SCRATCH_BYTES);
 
 /** `keys` must hold the secret of the key the broker reports as our `senderPubkey` (§5.1). */
 export function encryptDirect(text: string, recipientPubkeyHex: string, keys: SharedKeyCache, nonce = randomNonce()): WireBody {
   checkNonce(nonce);
   const key = keys.shared(recipientPubkeyHex);
-  // nacl.box.after(bytes) copies the message into a zeroed buffer byte by byte and allocates twice; encoding the text
-  // straight into pooled buffers gives the same bytes at close to the raw cipher's cost.
-  const padded = Buffer.allocUnsafe(ZERO_BYTES + Buffer.byteLength(text, 'utf8'));
-  padded.fill(0, 0, ZERO_BYTES);
+  // The same bytes as nacl.box.after(utf8(text)), without its two allocations and byte-by-byte copy per message:
+  // the text is encoded straight into a zero-padded buffer.
+  const length = ZERO_BYTES + Buffer.byteLength(text, 'utf8');
+  const fits = length <= SCRATCH_BYTES;
+  const padded = fits ? scratchPadded : Buffer.alloc(length);
+  const boxed = fits ? scratchBoxed : Buffer.alloc(length);
   padded.write(text, ZERO_BYTES, 'utf8');
-  const boxed = Buffer.allocUnsafe(padded.length);
-  secretboxInto(boxed, padded, padded.length, nonce, key);
-  return { nonce: toBase64(nonce), ciphertext: boxed.toString('base64', BOX_ZERO_BYTES) };
+  secretboxInto(boxed, padded, length, nonce, key);
+  padded.fill(0, ZERO_BYTES, length); // the plaintext does not linger in the scratch buffer
+  return { nonce: toBase64(nonce), ciphertext: boxed.toString('base64', BOX_ZERO_BYTES, length) };
 }
 
 /** Broadcast, group and topic bodies travel as plain base64 over WS (§5.2); the nonce is ignored by receivers. */

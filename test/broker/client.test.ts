@@ -150,11 +150,14 @@ describe('mesh client against the local broker', function () {
     await waitUntil(() => watcher.peers.length === 1, 'own row listed');
     const visitor = fx.client(fx.member('Visitor'));
     visitor.connect();
+    assert.equal(watcher.otherPeerCount, 0, 'our own row is not counted');
     await waitUntil(() => watcher.peers.some((p) => p.displayName === 'Visitor'), 'visitor listed');
     assert.equal(events[0].event, 'peer_joined');
+    assert.equal(watcher.otherPeerCount, 1);
     await visitor.disconnect();
     await waitUntil(() => !watcher.peers.some((p) => p.displayName === 'Visitor'), 'visitor gone after grace');
     assert.ok(events.some((e) => e.event === 'peer_left' && e.name === 'Visitor'));
+    assert.equal(watcher.otherPeerCount, 0, 'the count follows a peer_left');
   });
 
   it('reads and writes shared state, memories and skills with the broker\'s real reply names', async () => {

@@ -2,7 +2,7 @@
  * One mesh, end to end: the connection, the durable outbox, the inbox, and a live peer list kept current from
  * presence pushes. This is what the extension (and any plain Node script) talks to.
  */
-import { BrokerConnection, BrokerError, SessionKey, Timing } from './connection';
+import { BrokerConnection, BrokerError, ConnectionOptions } from './connection';
 import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestFingerprint, SharedKeyCache } from './crypto';
 import { Emitter, Event } from './events';
 import { Inbox } from './inbox';
@@ -31,20 +31,9 @@ import type {
   StateEntry,
 } from './types';
 
-export interface MeshClientOptions {
-  mesh: JoinedMesh;
+/** The connection's options (identity, session, hello fields, timing) plus what the outbox and inbox need. */
+export interface MeshClientOptions extends ConnectionOptions {
   store: KeyValueStore;
-  /** This window's session keypair: stable per workspace so a reload reattaches, distinct per window. */
-  sessionKey: SessionKey;
-  sessionId: string;
-  displayName?: string;
-  cwd: string;
-  hostname?: string;
-  channel?: string;
-  peerType?: string;
-  groups?: { name: string; role?: string }[];
-  log?: Logger;
-  timing?: Partial<Timing>;
   holdExpiryMs?: number;
   rateLimit?: RateLimit | false;
   maxInFlight?: number;

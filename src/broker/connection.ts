@@ -43,6 +43,7 @@ export interface SessionKey {
 
 export interface ConnectionOptions {
   mesh: JoinedMesh;
+  /** This window's session keypair: stable per workspace so a reload reattaches, distinct per window. */
   sessionKey: SessionKey;
   sessionId: string;
   displayName?: string;

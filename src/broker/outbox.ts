@@ -8,7 +8,7 @@ import { BrokerError } from './connection';
 import { Emitter } from './events';
 import { classifySendError, MAX_SEND_FRAME_BYTES } from './protocol';
 import type { KeyValueStore } from './store';
-import type { Logger, OutboxRow, Priority } from './types';
+import type { Logger, OutboxRow } from './types';
 
 export interface SendAck {
   messageId: string;
@@ -50,15 +50,8 @@ export class MessageTooLargeError extends Error {
   }
 }
 
-export interface EnqueueRequest {
-  targetSpec: string;
-  targetLabel: string;
-  priority: Priority;
-  nonce: string;
-  ciphertext: string;
-  text: string;
-  fingerprint: string;
-}
+/** What the caller decides about a row; the outbox fills in ids, status and timing. */
+export type EnqueueRequest = Pick<OutboxRow, 'targetSpec' | 'targetLabel' | 'priority' | 'nonce' | 'ciphertext' | 'text' | 'fingerprint'>;
 
 const RATE_LIMIT_DEFAULT: RateLimit = { burst: 10, perMinute: 60 };
 

@@ -1,8 +1,11 @@
 // Bundles the extension into one CommonJS file; `vscode` is provided by the host. ws's optional native
 // accelerators are left out on purpose: ws falls back to its JS implementation when they are absent.
 import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
 
 const production = process.argv.includes('--production');
+// A release build has no source map: drop the one a development build left, so it is not packaged.
+fs.rmSync('dist', { recursive: true, force: true });
 const result = await esbuild.build({
   entryPoints: ['src/extension.ts'],
   bundle: true,
@@ -16,5 +19,5 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: 'warning',
 });
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`dist/extension.js: ${(bytes / 1024).toFixed(1)} KB${production ? ' (minified)' : ''}`);
+const bytes = result.metafile.outputs['dist/extension.js'].bytes;
+console.log(`dist/extension.js: ${(bytes / 1024).toFixed(1)} KB${production ? ' (minified)' : ' (with a source map beside it)'}`);

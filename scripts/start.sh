@@ -18,7 +18,7 @@ source scripts/code-server.sh
 
 echo "=== build and package the extension"
 npx tsc -p .
-node esbuild.mjs
+node esbuild.mjs --production
 RUN=$E2E_HOME/demo
 rm -rf "$RUN"
 mkdir -p "$RUN"

@@ -103,7 +103,7 @@ export class MeshClient implements MeshClientApi {
         },
       },
     });
-    this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: opts.store, maxHistory: opts.maxHistory, log: opts.log });
+    this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: opts.store, maxHistory: opts.maxHistory });
     this.onDidChangeState = this.connection.onDidChangeState;
     this.onDidChangeOutbox = this.outboxQueue.onDidChange;
     this.subscriptions.push(

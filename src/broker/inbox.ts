@@ -3,14 +3,13 @@
  * dedupe of its own) and kept as a bounded history, one store record per message.
  */
 import type { KeyValueStore } from './store';
-import type { InboundMessage, Logger } from './types';
+import type { InboundMessage } from './types';
 
 export interface InboxOptions {
   meshId: string;
   store: KeyValueStore;
   /** Messages kept; the oldest are deleted beyond this. Also the dedupe window. */
   maxHistory?: number;
-  log?: Logger;
 }
 
 interface StoredMessage extends InboundMessage {

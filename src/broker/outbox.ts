@@ -140,12 +140,6 @@ export class Outbox {
     return this.rowsById.get(clientMessageId);
   }
 
-  get pendingCount(): number {
-    let n = 0;
-    for (const row of this.rowsById.values()) if (row.status !== 'sent' && row.status !== 'failed') n++;
-    return n;
-  }
-
   hasHeld(): boolean {
     return this.held.size > 0;
   }

@@ -40,16 +40,19 @@ function kindOf(key: string): Conversation['kind'] {
   return key === EVERYONE ? 'everyone' : key.startsWith('@') ? 'group' : 'direct';
 }
 
-/** A peer's name as this window knows it: the live peer list first, then what the message itself said. */
-export function peerName(client: MeshClientApi, pubkey: string, fallback?: string): string {
-  return client.peers.find((p) => p.pubkey === pubkey)?.displayName || fallback || shortKey(pubkey);
-}
-
-/** peerName for many lookups: one pass over the peer list, instead of one per message. */
+/**
+ * Names peers as this window knows them: the live peer list first, then what the message itself said. One pass over
+ * the peer list serves every lookup made through the returned function.
+ */
 function peerNamer(client: MeshClientApi): (pubkey: string, fallback?: string) => string {
   const names = new Map<string, string>();
   for (const peer of client.peers) if (!names.has(peer.pubkey)) names.set(peer.pubkey, peer.displayName);
   return (pubkey, fallback) => names.get(pubkey) || fallback || shortKey(pubkey);
+}
+
+/** One peer's name; see peerNamer. */
+export function peerName(client: MeshClientApi, pubkey: string, fallback?: string): string {
+  return peerNamer(client)(pubkey, fallback);
 }
 
 export class Conversations implements vscode.Disposable {

@@ -82,7 +82,38 @@ export interface InboundMessage {
   subtype?: string;
 }
 
-export type OutboxStatus = 'queued' | 'sending' | 'sent' | 'held' | 'failed';
+/**
+ * Where an outgoing message is. The outbox is the only writer; the Messages view and the chat panel read it.
+ *
+ * - `queued`: stored, waiting for its turn: a connection, a rate-limit token, or the ack of the previous message to
+ *   the same recipient (one `send` in flight per `targetSpec` keeps a conversation in order).
+ * - `sending`: written to the broker, waiting for its ack.
+ * - `sent`: the broker accepted it. A multicast row ends here (the broker cannot say who got it). A DM stays here
+ *   while the outbox polls `message_status`; `recipient` says whom it waits for.
+ * - `delivered` (DMs): the recipient's client acknowledged it; `deliveredAt` is set. Final.
+ * - `not_delivered` (DMs): the recipient session went away before taking it (its `peer_left`, or `message_status`
+ *   listing it `disconnected`). `notDeliveredReason` and `recipient` say why and for whom. It stays queued at the
+ *   broker for that session key (a resumed session comes back under the same key), and the row offers "Send to
+ *   another session of <member>" (`MeshClientApi.resendTo`), or Discard.
+ * - `held` (DMs): the broker had no connected peer for the key; the outbox resends it when that peer is back, until
+ *   the hold expiry (then `failed`).
+ * - `unknown` (multicast): written, but the connection dropped before its ack, so it may or may not have gone out.
+ *   Never resent on its own (receivers cannot dedupe a multicast resend: it would show twice). Retry or Discard.
+ * - `failed`: the outbox gave up; `lastError` says why. Retry or Discard.
+ */
+export type OutboxStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'not_delivered' | 'held' | 'unknown' | 'failed';
+
+/** Who a DM was for, captured from the peer list when it was written (peer-supplied, untrusted). */
+export interface OutboxRecipient {
+  /** The session (or member) key the DM is encrypted for: the row's `targetSpec`. */
+  pubkey: string;
+  /** The member behind that session: its other sessions are the candidates for "Send to another session". */
+  memberPubkey?: string;
+  name: string;
+  /** Where that session runs, so two sessions of one member can be told apart. */
+  cwd?: string;
+  hostname?: string;
+}
 
 export interface OutboxRow {
   /** Monotonic per store; also the drain order. */
@@ -101,13 +132,24 @@ export interface OutboxRow {
   text: string;
   status: OutboxStatus;
   attempts: number;
+  /** Performance-clock ms (`performance.now()`); 0 after a reload (due at once). Never shown. */
   nextAttemptAt: number;
+  /** Wall-clock ms, for display and ordering in views. */
   createdAt: number;
   lastError?: string;
   brokerMessageId?: string;
+  /** Wall-clock ms of the broker's ack. */
   sentAt?: number;
   /** Set while a DM waits for its offline recipient; the row fails once this is older than the hold expiry. */
   heldSince?: number;
+  /** DMs only: who it was for (see OutboxRecipient). */
+  recipient?: OutboxRecipient;
+  /** Wall-clock ms at which the broker reported the DM delivered (status `delivered`). */
+  deliveredAt?: number;
+  /** Why a DM is `not_delivered`, fit to show (it names the recipient). */
+  notDeliveredReason?: string;
+  /** `message_status` polls made for this DM so far; polling stops at a bound (then the row stays `sent`). */
+  deliveryChecks?: number;
 }
 
 export interface StateEntry {

@@ -3,7 +3,7 @@
  * A text document shows peer text as text, never as markup, which is why conversations are documents, not a webview.
  */
 import * as vscode from 'vscode';
-import type { Memory } from '../broker/types';
+import type { Memory, OutboxStatus } from '../broker/types';
 import type { Conversation, Conversations } from './conversations';
 import type { Ctx } from './ctx';
 
@@ -50,11 +50,14 @@ export function parseDocUri(uri: vscode.Uri): DocRef | undefined {
   }
 }
 
-const STATUS_TEXT: Record<string, string> = {
+const STATUS_TEXT: Record<OutboxStatus, string> = {
   queued: 'queued',
   sending: 'sending',
   sent: 'sent',
+  delivered: 'delivered',
+  not_delivered: 'not delivered',
   held: 'held until the peer is online',
+  unknown: 'may not have been sent',
   failed: 'failed',
 };
 
@@ -76,7 +79,8 @@ export function renderConversation(conversation: Conversation, meshSlug: string)
     let head = `[${timestamp(entry.at)}] ${entry.from}`;
     if (entry.row) {
       head += ` → ${entry.row.targetLabel}`;
-      head += ` (${STATUS_TEXT[entry.row.status] ?? entry.row.status}${entry.row.status === 'failed' && entry.row.lastError ? `: ${entry.row.lastError}` : ''})`;
+      const why = entry.row.status === 'failed' ? entry.row.lastError : entry.row.status === 'not_delivered' ? entry.row.notDeliveredReason : undefined;
+      head += ` (${STATUS_TEXT[entry.row.status]}${why ? `: ${why}` : ''})`;
     }
     if (entry.message && entry.message.priority !== 'next') head += ` [${entry.message.priority}]`;
     lines.push(head + ':');

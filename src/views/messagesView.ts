@@ -37,9 +37,17 @@ const OUTGOING: Record<OutboxStatus, { icon: string; text: string }> = {
   queued: { icon: 'clock', text: 'queued' },
   sending: { icon: 'sync~spin', text: 'sending' },
   sent: { icon: 'check', text: 'sent' },
+  delivered: { icon: 'check-all', text: 'delivered' },
+  not_delivered: { icon: 'warning', text: 'not delivered' },
   held: { icon: 'watch', text: 'held: peer offline' },
+  unknown: { icon: 'question', text: 'may not have been sent' },
   failed: { icon: 'error', text: 'failed' },
 };
+
+/** Rows that need nothing more from the user; the rest are listed under their conversation. */
+export function isSettled(row: OutboxRow): boolean {
+  return row.status === 'sent' || row.status === 'delivered';
+}
 
 export class MessagesView extends MeshTree<Node> {
   constructor(
@@ -67,7 +75,7 @@ export class MessagesView extends MeshTree<Node> {
 
   protected override children(node: Node): Node[] {
     if (!(node instanceof ConversationNode)) return [];
-    return node.conversation.entries.filter((e) => e.row && e.row.status !== 'sent').map((e) => new OutgoingNode(node.meshId, e.row!));
+    return node.conversation.entries.filter((e) => e.row && !isSettled(e.row)).map((e) => new OutgoingNode(node.meshId, e.row!));
   }
 
   protected item(node: Node): vscode.TreeItem {
@@ -83,7 +91,7 @@ export class MessagesView extends MeshTree<Node> {
       return item;
     }
     const { conversation } = node;
-    const pending = conversation.entries.some((e) => e.row && e.row.status !== 'sent');
+    const pending = conversation.entries.some((e) => e.row && !isSettled(e.row));
     const item = new vscode.TreeItem(conversation.label, pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     // VS Code remembers a row's collapse state by id: a row that had no children would stay collapsed when pending
     // messages appear under it, so the pending variant gets its own id and opens expanded.

@@ -98,6 +98,9 @@ cs_prepare() {
       "update.mode": "none",
       "git.enabled": false,
       "github.gitAuthentication": false,
+      // code-server offers to forward every port a process opens (a toast and a Ports badge); here nothing needs it.
+      "remote.autoForwardPorts": false,
+      "remote.restoreForwardedPorts": false,
     };
     const extra = JSON.parse(extraJson);
     fs.writeFileSync(userFile, JSON.stringify({ ...quiet, ...extra }, null, 2) + "\n");

@@ -55,12 +55,16 @@ if ! port_is_free "$PORT"; then
 fi
 cs_start "$RUN/vscode" "$PORT"
 
+CONTROL=$(demo_field "$RUN/mesh" controlUrl)
 echo
 echo "Claudemesh demo ready in $((SECONDS - T0)) s. Open:"
 echo
 echo "    http://127.0.0.1:$PORT/"
 echo
-echo "Logs: $RUN/mesh/demo.log (demo mesh), $RUN/vscode/code-server.log (VS Code). Ctrl-C stops everything."
+echo "Demo control (simulate a broker outage):"
+echo "    curl -X POST $CONTROL/broker/stop     curl -X POST $CONTROL/broker/start     curl $CONTROL/status"
+echo "Logs in $RUN: mesh/demo.log (demo mesh), vscode/code-server.log (VS Code)."
+echo "Ctrl-C stops everything."
 wait "$CS_PID" || true
 echo "code-server exited; see $RUN/vscode/code-server.log"
 exit 1

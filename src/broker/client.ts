@@ -58,6 +58,7 @@ export class MeshClient implements MeshClientApi {
   private readonly peersByKey = new Map<string, Peer>();
   /** `peers` as one array, rebuilt after a change rather than on every read: views read it many times per event. */
   private peerList: readonly Peer[] | undefined;
+  private listedSinceConnect = false;
   /** Kept up to date as peers come and go, so a presence event never recounts the whole list. */
   private othersListed = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -118,6 +119,10 @@ export class MeshClient implements MeshClientApi {
 
   get peers(): readonly Peer[] {
     return (this.peerList ??= [...this.peersByKey.values()]);
+  }
+
+  get peersListed(): boolean {
+    return this.listedSinceConnect;
   }
 
   get otherPeerCount(): number {
@@ -279,6 +284,7 @@ export class MeshClient implements MeshClientApi {
         if (this.outboxQueue.hasHeld()) this.refreshPeersSoon();
       }, this.opts.heldPollMs ?? 30_000);
     } else {
+      this.listedSinceConnect = false;
       clearInterval(this.heldTimer);
       this.heldTimer = undefined;
     }
@@ -374,6 +380,7 @@ export class MeshClient implements MeshClientApi {
     this.othersListed = 0;
     for (const peer of this.peersByKey.values()) if (this.isOther(peer)) this.othersListed++;
     this.outboxQueue.peerSeen(this.peersByKey.keys());
+    this.listedSinceConnect = true;
     this.peersChanged();
   }
 

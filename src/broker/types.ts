@@ -234,6 +234,8 @@ export interface MeshClientApi {
   readonly peers: readonly Peer[];
   /** How many of `peers` a person sees besides this window: all but control-plane rows and our own session. */
   readonly otherPeerCount: number;
+  /** Whether the broker has answered a peer list since this connection came up (until then `peers` says nothing). */
+  readonly peersListed: boolean;
   readonly history: readonly InboundMessage[];
   readonly outbox: readonly OutboxRow[];
 

@@ -19,6 +19,11 @@ function pending(rows: readonly OutboxRow[]): number {
   return rows.filter((r) => r.status === 'queued' || r.status === 'sending' || r.status === 'held').length;
 }
 
+/** A connection whose first peer list is still on its way shows as connecting: "0 peers" would be a guess, not a count. */
+function shownKind(client: MeshClientApi): ConnectionState['kind'] {
+  return client.state.kind === 'connected' && !client.peersListed ? 'connecting' : client.state.kind;
+}
+
 export class StatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
   private readonly subscriptions: vscode.Disposable[];
@@ -63,10 +68,10 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
 
-    const worst = SEVERITY.find((kind) => clients.some((c) => c.state.kind === kind)) ?? 'disconnected';
-    const shown = clients.find((c) => c.state.kind === worst)!;
+    const worst = SEVERITY.find((kind) => clients.some((c) => shownKind(c) === kind)) ?? 'disconnected';
+    const shown = clients.find((c) => shownKind(c) === worst)!;
     const label = clients.length === 1 ? clients[0].mesh.slug : `${clients.length} meshes`;
-    const peers = clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
+    const peers = clients.filter((c) => shownKind(c) === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     const head: Record<ConnectionState['kind'], string> = {
       connected: `$(broadcast) ${label} · ${plural(peers, 'peer')}`,
       connecting: `$(sync~spin) ${label} connecting…`,

@@ -160,6 +160,20 @@ describe('mesh client against the local broker', function () {
     assert.equal(watcher.otherPeerCount, 0, 'the count follows a peer_left');
   });
 
+  it('says whether the peer list of the current connection has arrived yet', async () => {
+    fx = await MeshFixture.start();
+    const client = fx.client(fx.member('Watcher'));
+    assert.equal(client.peersListed, false);
+    client.connect();
+    await waitUntil(() => client.peersListed, 'the first peer list');
+    assert.equal(client.state.kind, 'connected');
+    await fx.broker.stop();
+    await waitUntil(() => client.state.kind !== 'connected', 'the connection to drop');
+    assert.equal(client.peersListed, false, 'a list from an earlier connection does not count');
+    await fx.broker.start();
+    await waitUntil(() => client.peersListed, 'the list of the new connection');
+  });
+
   it('reads and writes shared state, memories and skills with the broker\'s real reply names', async () => {
     fx = await MeshFixture.start();
     const alice = fx.client(fx.member('Alice'));

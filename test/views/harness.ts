@@ -53,6 +53,7 @@ export class FakeMeshClient implements MeshClientApi {
   readonly sessionPubkey: string;
   state: ConnectionState = { kind: 'disconnected' };
   peers: Peer[] = [];
+  peersListed = false;
   history: InboundMessage[] = [];
   outbox: OutboxRow[] = [];
   readonly calls: { method: string; args: unknown[] }[] = [];
@@ -88,6 +89,7 @@ export class FakeMeshClient implements MeshClientApi {
   }
   setPeers(peers: Peer[]): void {
     this.peers = peers;
+    this.peersListed = true;
     this.peersEmitter.fire(peers);
   }
   receive(message: Partial<InboundMessage> & { senderPubkey: string; text: string | null }): InboundMessage {

@@ -111,6 +111,15 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.ok(vscode.commandsRun.some((c) => c.id === 'claudemesh.peers.focus'));
     });
 
+    it('shows connecting, not "0 peers", until the first peer list of a connection arrives', async () => {
+      const { client } = await startOne();
+      client.peersListed = false;
+      client.setConnection({ kind: 'connected', presenceId: 'p2', displayName: 'me' });
+      assert.equal(statusItem().text, '$(sync~spin) team connecting…');
+      client.setPeers([alice]);
+      assert.equal(statusItem().text, '$(broadcast) team · 1 peer');
+    });
+
     it('shows a spinner while connecting and a countdown while waiting to reconnect', async () => {
       const { client } = await startOne();
       client.setConnection({ kind: 'connecting', attempt: 1 });
@@ -133,6 +142,7 @@ describe('views, status bar and commands over scripted clients', () => {
 
     it('adds unread and queued counts', async () => {
       const { client } = await startOne();
+      client.setPeers([]);
       client.receive({ senderPubkey: alice.pubkey, text: 'hello' });
       await client.send(alice.pubkey, 'hi', { label: 'alice' });
       assert.equal(statusItem().text, '$(broadcast) team · 0 peers  $(mail) 1  $(clock) 1');

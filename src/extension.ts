@@ -75,13 +75,16 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
 
 let running: Running | undefined;
 
-/** Returns the running app, which VS Code hands to tests (and other extensions) as `extension.exports`. */
+/**
+ * Returns the running app as `extension.exports` only to the extension-host test suite (ExtensionMode.Test): the app
+ * holds the ExtensionContext (SecretStorage) and the clients (member secret keys), which no other extension may reach.
+ */
 export function activate(context: vscode.ExtensionContext): Running | undefined {
   try {
     running = start(context);
     const current = running;
     context.subscriptions.push({ dispose: () => void current.dispose() });
-    return current;
+    return context.extensionMode === vscode.ExtensionMode.Test ? current : undefined;
   } catch (err) {
     // Nothing above should throw; if it does, say so once instead of leaving a half-working sidebar.
     void vscode.window.showErrorMessage(`Claudemesh could not start: ${errorMessage(err)}`);

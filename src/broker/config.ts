@@ -43,33 +43,40 @@ function shownPath(filePath: string): string {
   return filePath.startsWith(home + path.sep) ? '~' + filePath.slice(home.length) : filePath;
 }
 
-/** Quotes a public value for a message, cut short so one bad field cannot flood the UI. */
-function quoted(value: unknown): string {
+/**
+ * What a config value is, for a message: its type and length, never the value itself. Any field can hold key material
+ * (a pasted secret in the wrong place, a whole entry that is the bare secret string), and a problem goes to a toast and
+ * the log, so no field is quoted.
+ */
+function shape(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (value === null) return 'null';
+  if (typeof value === 'string') return value === '' ? 'an empty string' : `a string of ${value.length} characters`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
 }
 
 /** Why `value` cannot be a broker WebSocket URL (ws:// or wss://, path exactly /ws), or undefined when it can. */
 export function brokerUrlProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string') return `must be a ws:// or wss:// URL (got ${quoted(value)})`;
+  if (typeof value !== 'string') return `must be a ws:// or wss:// URL (got ${shape(value)})`;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return `must be a ws:// or wss:// URL (got ${quoted(value)})`;
+    return `must be a ws:// or wss:// URL (got ${shape(value)})`;
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return `must start with ws:// or wss:// (got ${quoted(value)})`;
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return `must start with ws:// or wss:// (got ${['http:', 'https:', 'file:'].includes(url.protocol) ? `a URL starting ${url.protocol}//` : 'another scheme'})`;
   // The broker destroys any upgrade whose path is not exactly /ws, query strings included (§0).
-  if (value.includes('?') || value.includes('#')) return `must not have a query string or #fragment (got ${quoted(value)})`;
-  if (url.pathname !== '/ws') return `must end in exactly "/ws" (got ${quoted(value)})`;
+  if (value.includes('?') || value.includes('#')) return 'must not have a query string or #fragment';
+  if (url.pathname !== '/ws') return `must end in exactly "/ws" (its path has ${url.pathname.length} characters)`;
   return undefined;
 }
 
 /** Checks one `meshes[]` entry; `where` prefixes every problem, e.g. `~/.claudemesh/config.json: meshes[1]`. */
 export function validateJoinedMesh(value: unknown, where: string): { mesh?: JoinedMesh; problems: string[] } {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { problems: [`${where} must be an object describing a joined mesh (got ${quoted(value)}).`] };
+    return { problems: [`${where} must be an object describing a joined mesh (got ${shape(value)}).`] };
   }
   const entry = value as Record<string, unknown>;
   const problems: string[] = [];
@@ -77,21 +84,21 @@ export function validateJoinedMesh(value: unknown, where: string): { mesh?: Join
 
   for (const field of ['meshId', 'memberId'] as const) {
     if (typeof entry[field] !== 'string' || !BASE62_ID.test(entry[field] as string)) {
-      problem(field, `must be a 32-character base62 id (got ${quoted(entry[field])})`);
+      problem(field, `must be a 32-character base62 id (got ${shape(entry[field])})`);
     }
   }
   for (const field of ['slug', 'name'] as const) {
-    if (typeof entry[field] !== 'string' || (entry[field] as string).trim() === '') problem(field, `must be a non-empty string (got ${quoted(entry[field])})`);
+    if (typeof entry[field] !== 'string' || (entry[field] as string).trim() === '') problem(field, `must be a non-empty string (got ${shape(entry[field])})`);
   }
   const pubkeyOk = typeof entry.pubkey === 'string' && PUBKEY_HEX.test(entry.pubkey);
-  if (!pubkeyOk) problem('pubkey', `must be 64 lowercase hex characters (got ${quoted(entry.pubkey)})`);
+  if (!pubkeyOk) problem('pubkey', `must be 64 lowercase hex characters (got ${shape(entry.pubkey)})`);
 
   // Never echo the secret key itself: describe its shape only.
   const secretKey = entry.secretKey;
   if (typeof secretKey !== 'string') {
-    problem('secretKey', `must be a string of 128 lowercase hex characters (got ${secretKey === undefined ? 'nothing' : typeof secretKey})`);
+    problem('secretKey', `must be a string of 128 lowercase hex characters (got ${shape(secretKey)})`);
   } else if (!SECRET_KEY_HEX.test(secretKey)) {
-    problem('secretKey', `must be 128 lowercase hex characters (got ${secretKey.length} characters${/[^0-9a-f]/.test(secretKey) ? ', not all lowercase hex' : ''})`);
+    problem('secretKey', `must be 128 lowercase hex characters (got ${shape(secretKey)}${/[^0-9a-f]/.test(secretKey) ? ', not all lowercase hex' : ''})`);
   } else if (pubkeyOk) {
     if (secretKey.slice(64) !== entry.pubkey) {
       problem('secretKey', 'does not belong to pubkey (its second half must equal pubkey)');
@@ -102,10 +109,10 @@ export function validateJoinedMesh(value: unknown, where: string): { mesh?: Join
 
   const urlProblem = brokerUrlProblem(entry.brokerUrl);
   if (urlProblem) problem('brokerUrl', urlProblem);
-  if (typeof entry.joinedAt !== 'string') problem('joinedAt', `must be a date string (got ${quoted(entry.joinedAt)})`);
-  if (entry.rootKey !== undefined && typeof entry.rootKey !== 'string') problem('rootKey', `must be a string when present (got ${typeof entry.rootKey})`);
+  if (typeof entry.joinedAt !== 'string') problem('joinedAt', `must be a date string (got ${shape(entry.joinedAt)})`);
+  if (entry.rootKey !== undefined && typeof entry.rootKey !== 'string') problem('rootKey', `must be a string when present (got ${shape(entry.rootKey)})`);
   if (entry.inviteVersion !== undefined && entry.inviteVersion !== 1 && entry.inviteVersion !== 2) {
-    problem('inviteVersion', `must be 1 or 2 when present (got ${quoted(entry.inviteVersion)})`);
+    problem('inviteVersion', `must be 1 or 2 when present (got ${shape(entry.inviteVersion)})`);
   }
   if (problems.length > 0) return { problems };
 
@@ -124,13 +131,17 @@ export function validateJoinedMesh(value: unknown, where: string): { mesh?: Join
   return { mesh, problems: [] };
 }
 
-/** V8 quotes part of the input in parse errors; that input holds secret keys, so keep only the reason and place. */
+/**
+ * V8 quotes part of the input in parse errors (the unexpected token, a snippet); that input holds secret keys, so keep
+ * only the words before the first quote, and the place.
+ */
 function jsonErrorWithoutSnippet(error: unknown, text: string): string {
-  const message = (error instanceof Error ? error.message : String(error)).replace(/,\s*(?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '');
-  const position = /at position (\d+)/.exec(message);
-  if (!position) return message;
+  const full = error instanceof Error ? error.message : String(error);
+  const reason = full.split(/['"`]/)[0].replace(/[\s,]+$/, '') || 'Unexpected content';
+  const position = /at position (\d+)/.exec(full);
+  if (!position) return reason;
   const before = text.slice(0, Number(position[1])).split('\n');
-  return `${message} (line ${before.length}, column ${before[before.length - 1].length + 1})`;
+  return `${reason.replace(/ at position \d+.*$/, '')} (line ${before.length}, column ${before[before.length - 1].length + 1})`;
 }
 
 /** Never throws: every problem becomes one sentence in `problems`, and good meshes are still returned. */
@@ -161,7 +172,7 @@ export function loadConfig(filePath: string = defaultConfigPath()): ConfigLoadRe
     return result;
   }
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    result.problems.push(`${shown} must contain a JSON object with a "meshes" array (got ${Array.isArray(config) ? 'an array' : quoted(config)}).`);
+    result.problems.push(`${shown} must contain a JSON object with a "meshes" array (got ${shape(config)}).`);
     return result;
   }
 
@@ -169,10 +180,10 @@ export function loadConfig(filePath: string = defaultConfigPath()): ConfigLoadRe
   if (typeof top.displayName === 'string' && top.displayName.trim() !== '') {
     result.displayName = top.displayName;
   } else if (top.displayName !== undefined) {
-    result.problems.push(`${shown}: displayName must be a non-empty string when present (got ${quoted(top.displayName)}).`);
+    result.problems.push(`${shown}: displayName must be a non-empty string when present (got ${shape(top.displayName)}).`);
   }
   if (!Array.isArray(top.meshes)) {
-    result.problems.push(`${shown}: meshes must be an array of joined meshes (got ${quoted(top.meshes)}). ${JOIN_HINT}`);
+    result.problems.push(`${shown}: meshes must be an array of joined meshes (got ${shape(top.meshes)}). ${JOIN_HINT}`);
     return result;
   }
 
@@ -184,7 +195,7 @@ export function loadConfig(filePath: string = defaultConfigPath()): ConfigLoadRe
     if (!mesh) return;
     const first = firstIndexOf.get(mesh.meshId);
     if (first !== undefined) {
-      result.problems.push(`${where}.meshId repeats meshes[${first}] (${mesh.meshId}); only the first entry is used.`);
+      result.problems.push(`${where}.meshId repeats meshes[${first}]; only the first entry is used.`);
       return;
     }
     firstIndexOf.set(mesh.meshId, index);

@@ -67,22 +67,22 @@ describe('config', () => {
     });
 
     const badFields: [string, Partial<Record<keyof JoinedMesh, unknown>>, RegExp][] = [
-      ['a short meshId', { meshId: 'abc' }, /meshes\[1\]\.meshId must be a 32-character base62 id \(got "abc"\)\.$/],
+      ['a short meshId', { meshId: 'abc' }, /meshes\[1\]\.meshId must be a 32-character base62 id \(got a string of 3 characters\)\.$/],
       ['a memberId with dashes', { memberId: 'a-'.repeat(16) }, /meshes\[1\]\.memberId must be a 32-character base62 id/],
-      ['an empty slug', { slug: '' }, /meshes\[1\]\.slug must be a non-empty string \(got ""\)/],
+      ['an empty slug', { slug: '' }, /meshes\[1\]\.slug must be a non-empty string \(got an empty string\)/],
       ['a missing name', { name: undefined }, /meshes\[1\]\.name must be a non-empty string \(got nothing\)/],
       ['an uppercase pubkey', { pubkey: keys.pubkey.toUpperCase() }, /meshes\[1\]\.pubkey must be 64 lowercase hex/],
-      ['a short secretKey', { secretKey: keys.secretKey.slice(0, 64) }, /meshes\[1\]\.secretKey must be 128 lowercase hex characters \(got 64 characters\)/],
-      ['a numeric secretKey', { secretKey: 42 }, /meshes\[1\]\.secretKey must be a string of 128 lowercase hex characters \(got number\)/],
+      ['a short secretKey', { secretKey: keys.secretKey.slice(0, 64) }, /meshes\[1\]\.secretKey must be 128 lowercase hex characters \(got a string of 64 characters\)/],
+      ['a numeric secretKey', { secretKey: 42 }, /meshes\[1\]\.secretKey must be a string of 128 lowercase hex characters \(got a number\)/],
       ['a secretKey of another pubkey', { secretKey: otherKeys.secretKey }, /meshes\[1\]\.secretKey does not belong to pubkey \(its second half/],
       ['a secretKey whose seed derives another key', { secretKey: otherKeys.secretKey.slice(0, 64) + keys.pubkey }, /meshes\[1\]\.secretKey does not belong to pubkey \(its seed/],
       ['an https brokerUrl', { brokerUrl: 'https://x/ws' }, /meshes\[1\]\.brokerUrl must start with ws:\/\/ or wss:\/\//],
-      ['a brokerUrl that is not a URL', { brokerUrl: 'not a url' }, /meshes\[1\]\.brokerUrl must be a ws:\/\/ or wss:\/\/ URL \(got "not a url"\)/],
-      ['a brokerUrl with a trailing slash', { brokerUrl: 'wss://x/ws/' }, /meshes\[1\]\.brokerUrl must end in exactly "\/ws" \(got "wss:\/\/x\/ws\/"\)\.$/],
+      ['a brokerUrl that is not a URL', { brokerUrl: 'not a url' }, /meshes\[1\]\.brokerUrl must be a ws:\/\/ or wss:\/\/ URL \(got a string of 9 characters\)/],
+      ['a brokerUrl with a trailing slash', { brokerUrl: 'wss://x/ws/' }, /meshes\[1\]\.brokerUrl must end in exactly "\/ws" \(its path has 4 characters\)\.$/],
       ['a brokerUrl without a path', { brokerUrl: 'wss://x' }, /meshes\[1\]\.brokerUrl must end in exactly "\/ws"/],
       ['a brokerUrl with a query', { brokerUrl: 'wss://x/ws?x=1' }, /meshes\[1\]\.brokerUrl must not have a query string or #fragment/],
       ['a brokerUrl with an empty query', { brokerUrl: 'wss://x/ws?' }, /meshes\[1\]\.brokerUrl must not have a query string/],
-      ['a numeric joinedAt', { joinedAt: 5 }, /meshes\[1\]\.joinedAt must be a date string \(got 5\)/],
+      ['a numeric joinedAt', { joinedAt: 5 }, /meshes\[1\]\.joinedAt must be a date string \(got a number\)/],
       ['an unknown inviteVersion', { inviteVersion: 3 }, /meshes\[1\]\.inviteVersion must be 1 or 2/],
       ['a non-string rootKey', { rootKey: 1 }, /meshes\[1\]\.rootKey must be a string when present/],
     ];
@@ -115,7 +115,7 @@ describe('config', () => {
 
     it('reports a mesh entry that is not an object', () => {
       writeConfig({ version: 1, meshes: ['oops'] });
-      assert.deepEqual(loadConfig(file).problems, [`${file}: meshes[0] must be an object describing a joined mesh (got "oops").`]);
+      assert.deepEqual(loadConfig(file).problems, [`${file}: meshes[0] must be an object describing a joined mesh (got a string of 4 characters).`]);
     });
 
     it('uses only the first of two entries with the same meshId', () => {
@@ -155,9 +155,9 @@ describe('config', () => {
 
     it('reports meshes that are not an array, and a file that is not an object', () => {
       writeConfig({ version: 1, meshes: { a: 1 } });
-      assert.match(loadConfig(file).problems[0], /: meshes must be an array of joined meshes \(got \{"a":1\}\)/);
+      assert.match(loadConfig(file).problems[0], /: meshes must be an array of joined meshes \(got an object\)/);
       writeConfig([goodMesh()]);
-      assert.match(loadConfig(file).problems[0], /must contain a JSON object with a "meshes" array \(got an array\)/);
+      assert.match(loadConfig(file).problems[0], /must contain a JSON object with a "meshes" array \(got an array of 1\)/);
     });
 
     it('reports a display name that is not a string but still loads meshes', () => {
@@ -165,7 +165,7 @@ describe('config', () => {
       const result = loadConfig(file);
       assert.equal(result.displayName, undefined);
       assert.deepEqual(result.meshes, [goodMesh()]);
-      assert.match(result.problems[0], /displayName must be a non-empty string when present \(got 7\)/);
+      assert.match(result.problems[0], /displayName must be a non-empty string when present \(got a number\)/);
     });
 
     it('reports an unreadable path instead of throwing', () => {
@@ -180,7 +180,7 @@ describe('config', () => {
     it('prefixes problems with the caller-supplied place', () => {
       const { mesh, problems } = validateJoinedMesh(goodMesh({ slug: 7 }), 'the invite');
       assert.equal(mesh, undefined);
-      assert.deepEqual(problems, ['the invite.slug must be a non-empty string (got 7).']);
+      assert.deepEqual(problems, ['the invite.slug must be a non-empty string (got a number).']);
     });
   });
 

@@ -1,0 +1,110 @@
+/**
+ * Secrets stay inside the extension: other extensions get no exports outside tests, and a config with key material
+ * in every field shape produces problems that name file, entry and field but never put the key in a toast, the log,
+ * workspace or global state, or the settings.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { generateKeypair } from '../../src/broker/crypto';
+import { activate, deactivate } from '../../src/extension';
+import * as vscode from '../support/fakeVscode';
+import { FakeRun, makeMesh, scratchDir, startWithFakes } from './harness';
+
+const root = path.resolve(__dirname, '../../..');
+
+describe('secrets stay inside the extension', () => {
+  let dir: string;
+  let run: FakeRun | undefined;
+
+  beforeEach(async () => {
+    vscode.reset();
+    dir = scratchDir();
+    await vscode.workspace.getConfiguration('claudemesh').update('configPath', path.join(dir, 'config.json'));
+  });
+
+  afterEach(async () => {
+    await run?.running.dispose();
+    run = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hands its running app to extension.exports only in ExtensionMode.Test', async () => {
+    for (const mode of [vscode.ExtensionMode.Production, vscode.ExtensionMode.Development, vscode.ExtensionMode.Test]) {
+      const exported = activate({ ...vscode.makeExtensionContext(root), extensionMode: mode } as never);
+      assert.equal(exported !== undefined, mode === vscode.ExtensionMode.Test, `exports in mode ${vscode.ExtensionMode[mode]}`);
+      await deactivate();
+    }
+  });
+
+  it('names file, entry and field of every bad config value but never shows or stores key material', async () => {
+    const planted = generateKeypair();
+    const secret = planted.secretKey;
+    const seed = secret.slice(0, 64);
+    const good = makeMesh('good');
+    const bad = (fields: Record<string, unknown>) => ({ ...makeMesh('bad'), ...fields });
+    const entries: unknown[] = [
+      good,
+      secret,
+      seed,
+      [secret],
+      { secretKey: secret },
+      bad({ meshId: secret }),
+      bad({ memberId: seed }),
+      bad({ pubkey: secret }),
+      bad({ pubkey: seed.toUpperCase() }),
+      bad({ secretKey: secret + 'ff' }),
+      bad({ secretKey: secret.toUpperCase() }),
+      bad({ secretKey: seed }),
+      bad({ secretKey: planted.secretKey.slice(0, 64) + good.pubkey }),
+      bad({ brokerUrl: secret }),
+      bad({ brokerUrl: `wss://broker.example/ws?key=${secret}` }),
+      bad({ brokerUrl: `wss://broker.example/${secret}` }),
+      bad({ brokerUrl: `${seed.replace(/^[0-9]+/, '')}://x/ws` }),
+      bad({ joinedAt: { secret } }),
+      bad({ rootKey: [secret] }),
+      bad({ inviteVersion: secret }),
+      bad({ slug: { secret }, name: [seed] }),
+    ];
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, displayName: { secret }, meshes: entries }));
+    vscode.ui.queue.message.push('Show Logs');
+    run = await startWithFakes(root);
+    assert.deepEqual(run.clients.map((c) => c.mesh.slug), ['good'], 'the good mesh still connects');
+
+    const log = vscode.outputChannels.flatMap((c) => c.lines).join('\n');
+    const problems = log.split('\n').filter((l) => l.startsWith('[warning]'));
+    assert.ok(problems.length >= entries.length - 1, `one problem per bad entry at least:\n${problems.join('\n')}`);
+    for (let index = 1; index < entries.length; index++) {
+      assert.ok(problems.some((p) => p.includes(`meshes[${index}]`)), `no problem names meshes[${index}]`);
+    }
+    assert.ok(problems.some((p) => p.includes('config.json: displayName')), 'the top-level field is named');
+    assert.ok(problems.some((p) => /meshes\[14\]\.brokerUrl/.test(p)), 'the field is named');
+
+    // Broken JSON with the secret right where the parser stops.
+    fs.writeFileSync(file, `{"meshes": [{"secretKey": ${seed}}]}`);
+    await run.running.app.ctx.reload();
+    fs.writeFileSync(file, `{"meshes": [{"secretKey": "${secret}" "pubkey": 1}]}`);
+    await run.running.app.ctx.reload();
+    fs.writeFileSync(file, `{"meshes": [{"secretKey": "${secret}\u0001"}]}`);
+    await run.running.app.ctx.reload();
+
+    const toasts = vscode.ui.messages.map((m) => `${m.message}\n${m.detail ?? ''}`);
+    assert.ok(toasts.length >= 3 && toasts.every((t) => t.includes('config.json')), toasts.join('\n'));
+    const haystacks = {
+      toasts: toasts.join('\n'),
+      log: vscode.outputChannels.flatMap((c) => c.lines).join('\n'),
+      workspaceState: run.context.workspaceState.dump(),
+      globalState: run.context.globalState.dump(),
+      settings: vscode.workspace.dumpSettings(),
+      contextKeys: JSON.stringify([...vscode.contextKeys]),
+    };
+    const forms = [seed, seed.toUpperCase(), secret.slice(64), Buffer.from(seed, 'hex').toString('base64'), Buffer.from(secret, 'hex').toString('base64')];
+    for (const [where, text] of Object.entries(haystacks)) {
+      for (const form of forms) {
+        // Any 12 characters in a row of the key is too many.
+        for (let i = 0; i + 12 <= form.length; i += 4) assert.ok(!text.includes(form.slice(i, i + 12)), `part of the planted key appears in ${where}:\n${text}`);
+      }
+    }
+  });
+});

@@ -17,7 +17,8 @@ done
 mkdir -p "$E2E_HOME/runs" "$E2E_HOME/shots"
 # Keep the ten newest screenshot folders and failed runs; older ones only fill the disk.
 for kept in "$E2E_HOME/runs" "$E2E_HOME/shots"; do
-  ls -1dt "$kept"/*/ 2>/dev/null | tail -n +11 | xargs -r rm -rf
+  # (On a new machine the folder is empty and ls fails: under pipefail that must not end the run.)
+  { ls -1dt "$kept"/*/ 2>/dev/null || true; } | tail -n +11 | xargs -r rm -rf
 done
 RUNS=$(mktemp -d "$E2E_HOME/runs/e2e-$(date +%Y%m%d-%H%M%S)-XXXX")
 SHOTS=$E2E_HOME/shots/$(basename "$RUNS")

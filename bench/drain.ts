@@ -66,7 +66,7 @@ function openSocket(url: string): Promise<WebSocket> {
   });
 }
 
-/** The same session_hello MeshClient sends (PROTOCOL.md §2.6), written by hand. */
+/** The same session_hello MeshClient sends (docs/protocol.md §3), written by hand. */
 async function helloRaw(ws: WebSocket, member: Member): Promise<void> {
   const { mesh, sessionKey } = member;
   const timestamp = Date.now();

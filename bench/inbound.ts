@@ -15,7 +15,7 @@ import { BENCH_MESH_ID, benchMesh, ScriptedBroker } from './scriptedBroker';
 
 const MESSAGES = 5_000;
 
-/** Queued DM pushes (PROTOCOL.md §4 shape a), sealed to `recipient` by `sender`, serialised once up front. */
+/** Queued DM pushes (docs/protocol.md §5 shape a), sealed to `recipient` by `sender`, serialised once up front. */
 function dmPushes(count: number, sender: SessionKey, recipient: SessionKey): string[] {
   const keys = new SharedKeyCache(sender.secretKey);
   return Array.from({ length: count }, (_, i) =>

@@ -300,7 +300,7 @@ export class MeshClient implements MeshClientApi {
         this.sharedStateEmitter.fire({ key: frame.key, value: frame.value, updatedBy: frame.updatedBy });
         return;
       case 'ack':
-        // Scheduled messages fire sends with ids we never issued (§4); nothing to do.
+        // Scheduled messages fire sends with ids we never issued (docs/protocol.md §4); nothing to do.
         this.log?.trace(`${this.mesh.slug}: ignored an ack for unknown id ${frame.id}`);
         return;
       default:

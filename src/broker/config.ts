@@ -1,5 +1,5 @@
 /**
- * Reads and writes the claudemesh CLI config (PROTOCOL.md §1): `~/.claudemesh/config.json`, or
+ * Reads and writes the claudemesh CLI config (docs/protocol.md §2): `~/.claudemesh/config.json`, or
  * `$CLAUDEMESH_CONFIG_DIR/config.json` when that directory exists.
  */
 import * as fs from 'node:fs';
@@ -67,7 +67,7 @@ export function brokerUrlProblem(value: unknown): string | undefined {
     return `must be a ws:// or wss:// URL (got ${shape(value)})`;
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return `must start with ws:// or wss:// (got ${['http:', 'https:', 'file:'].includes(url.protocol) ? `a URL starting ${url.protocol}//` : 'another scheme'})`;
-  // The broker destroys any upgrade whose path is not exactly /ws, query strings included (§0).
+  // The broker destroys any upgrade whose path is not exactly /ws, query strings included (docs/protocol.md §1).
   if (value.includes('?') || value.includes('#')) return 'must not have a query string or #fragment';
   if (url.pathname !== '/ws') return `must end in exactly "/ws" (its path has ${url.pathname.length} characters)`;
   return undefined;

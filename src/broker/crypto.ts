@@ -1,6 +1,6 @@
 /**
- * Keys, signatures, message bodies and request fingerprints, byte-compatible with the claudemesh CLI
- * (libsodium). Wire formats follow ../shared/PROTOCOL.md §1, §2.2, §2.6, §5 and §6.4.
+ * Keys, signatures, message bodies and request fingerprints, byte-compatible with the claudemesh CLI (libsodium).
+ * Wire formats: docs/protocol.md §2, §3 and §6, test vectors in §12 (every § below is a section of that page).
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import nacl from 'tweetnacl';
@@ -185,7 +185,7 @@ const SCRATCH_BYTES = 64 * 1024;
 const scratchPadded = Buffer.alloc(SCRATCH_BYTES);
 const scratchBoxed = Buffer.alloc(SCRATCH_BYTES);
 
-/** `keys` must hold the secret of the key the broker reports as our `senderPubkey` (§5.1). */
+/** `keys` must hold the secret of the key the broker reports as our `senderPubkey` (§6). */
 export function encryptDirect(text: string, recipientPubkeyHex: string, keys: SharedKeyCache, nonce = randomNonce()): WireBody {
   checkNonce(nonce);
   const key = keys.shared(recipientPubkeyHex);
@@ -201,7 +201,7 @@ export function encryptDirect(text: string, recipientPubkeyHex: string, keys: Sh
   return { nonce: toBase64(nonce), ciphertext: boxed.toString('base64', BOX_ZERO_BYTES, length) };
 }
 
-/** Broadcast, group and topic bodies travel as plain base64 over WS (§5.2); the nonce is ignored by receivers. */
+/** Broadcast, group and topic bodies travel as plain base64 over WS (§6); the nonce is ignored by receivers. */
 export function encodeMulticast(text: string, nonce = randomNonce()): WireBody {
   return { nonce: toBase64(checkNonce(nonce)), ciphertext: toBase64(utf8.encode(text)) };
 }
@@ -221,7 +221,7 @@ function openWith(keys: SharedKeyCache | undefined, sender: string, nonce: Uint8
   }
 }
 
-/** The receiver's order from §5.1: session secret, member secret, then the plain base64 path. */
+/** The receiver's order from §6: session secret, member secret, then the plain base64 path. */
 export function decryptInbound(
   push: { senderPubkey: string; nonce: string; ciphertext: string },
   keys: { session?: SharedKeyCache; member: SharedKeyCache },
@@ -241,7 +241,7 @@ export function decryptInbound(
 
 export type DestinationKind = 'dm' | 'topic';
 
-/** Classifies the raw `to` the user typed, before any name resolution (§6.4). */
+/** Classifies the raw `to` the user typed, before any name resolution (§6). */
 export function destinationOf(to: string): { destinationKind: DestinationKind; destinationRef: string } {
   if (to === '*') return { destinationKind: 'topic', destinationRef: '*' };
   if (to.startsWith('@')) return { destinationKind: 'topic', destinationRef: to.slice(1) };
@@ -262,7 +262,7 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeysDeep(value));
 }
 
-/** The CLI's `request_fingerprint` (§6.4): nobody verifies it, but matching it keeps our rows comparable. */
+/** The CLI's `request_fingerprint` (§6): nobody verifies it, but matching it keeps our rows comparable. */
 export function requestFingerprint(parts: {
   destinationKind: DestinationKind;
   destinationRef: string;

@@ -1,5 +1,5 @@
 /**
- * Invite links and the v1 join flow (PROTOCOL.md §9): resolve a short code to a token, check the
+ * Invite links and the v1 join flow (docs/protocol.md §9): resolve a short code to a token, check the
  * owner's signature and the expiry locally, then enrol a fresh keypair with the broker's `POST /join`.
  */
 import { brokerUrlProblem, validateJoinedMesh } from './config';

@@ -412,7 +412,7 @@ export class Outbox {
   }
 }
 
-/** The wire `send` frame for a row (§3); the connection adds the request `id`. */
+/** The wire `send` frame for a row (docs/protocol.md §4); the connection adds the request `id`. */
 export function sendFrame(row: OutboxRow): Record<string, unknown> {
   return {
     type: 'send',

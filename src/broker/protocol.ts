@@ -1,6 +1,7 @@
 /**
  * The one place that turns inbound frames into typed messages (`parseFrame`) and the one place that decides what an
- * error means (`helloFailure`, `classifySendError`). Names and shapes follow ../shared/PROTOCOL.md, not the reference CLI.
+ * error means (`helloFailure`, `classifySendError`). Names and shapes follow docs/protocol.md (the § numbers below are
+ * its sections), not the reference CLI.
  */
 import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, PeerStatus, Priority, Skill, SkillSummary, StateEntry } from './types';
 
@@ -192,7 +193,7 @@ function frameOf(o: Obj): Frame {
     case 'hello_ack':
       return { type, presenceId: str(o, 'presenceId'), memberDisplayName: strOr(o, 'memberDisplayName', ''), raw: o };
     case 'error':
-      // topic_* and apikey_create errors carry the request id in `id` (§3).
+      // topic_* and apikey_create errors carry the request id in `id` (§4).
       return { type, code: strOr(o, 'code', 'error'), message: strOr(o, 'message', ''), reqId: reqId ?? optStr(o, 'id') };
     case 'ack': {
       const error = optStr(o, 'error');
@@ -205,7 +206,7 @@ function frameOf(o: Obj): Frame {
     case 'peers_list':
       return { type, peers: arr(o, 'peers').map(peerOf), reqId };
     case 'state_result':
-      // Not found comes back as value:null with updatedAt "" (§3).
+      // Not found comes back as value:null with updatedAt "" (§4).
       return { type, entry: o.updatedAt === '' || o.value === null || o.value === undefined ? undefined : stateEntryOf(o), reqId };
     case 'state_list':
       return { type, entries: arr(o, 'entries').map(stateEntryOf), reqId };
@@ -285,7 +286,7 @@ export function parseFrame(data: unknown): ParseResult {
   }
 }
 
-/** The id a reply is correlated by: `_reqId`, or `id` for send acks (§3). */
+/** The id a reply is correlated by: `_reqId`, or `id` for send acks (§4). */
 export function correlationId(frame: Frame): string | undefined {
   if (frame.type === 'ack') return frame.reqId ?? (frame.id || undefined);
   return 'reqId' in frame ? frame.reqId : undefined;

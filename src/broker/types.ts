@@ -1,4 +1,7 @@
-/** Shapes shared by the broker client and everything built on it. Wire names follow ../shared/PROTOCOL.md. */
+/**
+ * Shapes shared by the broker client and everything built on it. Wire names follow docs/protocol.md (the § numbers
+ * below are its sections).
+ */
 import type { Event } from './events';
 
 /** One joined mesh, as stored by the claudemesh CLI (`~/.claudemesh/config.json`, `meshes[]`). */

@@ -1,7 +1,7 @@
 /**
  * Conversations, derived from each client's inbox history and outbox: one per DM peer (keyed by the peer's routing
  * key), one per group we wrote to, and one for everything multicast. The broker's multicast push does not say which
- * group a message was sent to (PROTOCOL.md §4b), so received broadcast and group messages share the `*` conversation.
+ * group a message was sent to (docs/protocol.md §5, shape b), so received broadcast and group messages share the `*` conversation.
  * Read markers are kept in workspaceState so unread counts survive a reload.
  */
 import * as vscode from 'vscode';

@@ -19,7 +19,7 @@ import {
   verifyDetached,
 } from '../../src/broker/crypto';
 
-// Vectors from PROTOCOL.md §5.3 and §6.4 (libsodium 0.7.15).
+// Vectors from docs/protocol.md §12 (libsodium 0.7.15).
 const A_PK = '8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c';
 const B_PK = '8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394';
 const HELLO_SIG =
@@ -63,7 +63,7 @@ describe('crypto', () => {
     });
   });
 
-  describe('the §5.3 vectors', () => {
+  describe('the test vectors (docs/protocol.md §12)', () => {
     it('derives keys A and B from their seeds', () => {
       assert.equal(keyA.pubkey, A_PK);
       assert.equal(keyA.secretKey, '01'.repeat(32) + A_PK);
@@ -244,7 +244,7 @@ describe('crypto', () => {
     });
   });
 
-  describe('request fingerprints (§6.4)', () => {
+  describe('request fingerprints (docs/protocol.md §6)', () => {
     it('matches the DM vector', () => {
       const fingerprint = requestFingerprint({ ...destinationOf('alice'), priority: 'next', body: 'hello mesh' });
       assert.equal(fingerprint, '006fa754c0b36a6e438552fdb7d426b19a92706257a69843fa1d422d6077ad41');

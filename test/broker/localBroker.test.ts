@@ -1,5 +1,5 @@
 /**
- * The local broker against the protocol sheet (/work/shared/PROTOCOL.md), driven by raw `ws` clients that sign
+ * The local broker against the protocol sheet (docs/protocol.md), driven by raw `ws` clients that sign
  * with tweetnacl. "Nothing else arrived" is always proven with a later frame that must come first, never by waiting.
  */
 import { strict as assert } from 'node:assert';

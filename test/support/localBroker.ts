@@ -1,5 +1,5 @@
 /**
- * An in-process claudemesh broker for tests and the demo, faithful to /work/shared/PROTOCOL.md: same upgrade path,
+ * An in-process claudemesh broker for tests and the demo, faithful to docs/protocol.md: same upgrade path,
  * frames, codes, messages, close codes and reply shapes as the real broker's handlers. Its "database" (members,
  * queue rows, state, memories, skills, invites) survives stop()/start(), which simulate a crash and restart.
  * Always binds 127.0.0.1.

@@ -74,7 +74,7 @@ export function isOnline(p: Presence): p is Presence & { ws: WebSocket } {
   return p.ws !== null && p.ws.readyState === WebSocket.OPEN;
 }
 
-/** `_reqId` is copied only when the request carried a truthy one (§3). */
+/** `_reqId` is copied only when the request carried a truthy one (§4). */
 export function withReqId(frame: Record<string, unknown>, reqId: unknown): Record<string, unknown> {
   return reqId ? { ...frame, _reqId: reqId } : frame;
 }
@@ -110,7 +110,7 @@ export class BrokerContext {
     }
   }
 
-  /** Push shape (c), §4. */
+  /** Push shape (c), §5. */
   pushSystem(to: Presence, event: string, eventData: unknown): void {
     this.sendFrame(to.ws, {
       type: 'push',

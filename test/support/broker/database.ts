@@ -92,7 +92,7 @@ export interface SessionStats {
   errors: number;
 }
 
-/** Per (mesh, member), written on every connection close; last closer wins (§10 "Shared member identity"). */
+/** Per (mesh, member), written on every connection close; last closer wins (§10, "One member, many connections"). */
 export interface PeerStateRow {
   groups: PeerGroup[];
   profile: PeerProfile;

@@ -1,5 +1,5 @@
 /**
- * Member `hello` (PROTOCOL.md §2.1–2.5) and `session_hello` (§2.6): checks in the broker's order with its exact
+ * Member `hello` (docs/protocol.md §3) and `session_hello` (§3): checks in the broker's order with its exact
  * codes, messages and close codes, then presence creation or a silent reattach.
  */
 import type { WebSocket } from 'ws';

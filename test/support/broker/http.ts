@@ -1,5 +1,5 @@
 /**
- * HTTP routes on the broker port (PROTOCOL.md §9): `POST /join` (broker) plus the two public invite look-ups that
+ * HTTP routes on the broker port (docs/protocol.md §9): `POST /join` (broker) plus the two public invite look-ups that
  * the real deployment serves from the web API host.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

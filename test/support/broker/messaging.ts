@@ -1,5 +1,5 @@
 /**
- * `send`, queue drains and `client_ack` (PROTOCOL.md §3, §4 shapes a/b, §6, §8).
+ * `send`, queue drains and `client_ack` (docs/protocol.md §4, §5 shapes a/b, §7, §8).
  */
 import type { Priority } from '../../../src/broker/types';
 import { BrokerContext, isOnline, Presence, routingKey } from './context';
@@ -139,7 +139,7 @@ export function drain(ctx: BrokerContext, p: Presence): void {
   }
 }
 
-/** Marks rows delivered, only those addressed to this connection's keys or to a multicast/topic spec (§6.4). */
+/** Marks rows delivered, only those addressed to this connection's keys or to a multicast/topic spec (§7). */
 export function handleClientAck(ctx: BrokerContext, p: Presence, msg: Record<string, unknown>): void {
   ctx.stats.clientAcks++;
   const { brokerMessageId, clientMessageId } = msg;

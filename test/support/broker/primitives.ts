@@ -1,6 +1,6 @@
 /**
  * Small building blocks of the local broker: ids, key checks, Ed25519 verification (tweetnacl, independent of
- * the client's src/broker/crypto.ts on purpose) and the v1 invite token. Wire rules: /work/shared/PROTOCOL.md §1, §2, §9.
+ * the client's src/broker/crypto.ts on purpose) and the v1 invite token. Wire rules: docs/protocol.md §2, §3, §9.
  */
 import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
@@ -18,7 +18,7 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-/** The broker's routing keys are exact-match lowercase hex (§2.1). */
+/** The broker's routing keys are exact-match lowercase hex (§3). */
 export const LOWER_HEX_64 = /^[0-9a-f]{64}$/;
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -27,7 +27,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 
 export type SignatureCheck = 'ok' | 'malformed' | 'bad_signature';
 
-/** Detached Ed25519 over the UTF-8 bytes of `message`; the broker accepts either hex case (§1). */
+/** Detached Ed25519 over the UTF-8 bytes of `message`; the broker accepts either hex case (§2). */
 export function verifyHexSignature(message: string, signatureHex: unknown, pubkeyHex: unknown): SignatureCheck {
   if (typeof pubkeyHex !== 'string' || !/^[0-9a-f]{64}$/i.test(pubkeyHex)) return 'malformed';
   if (typeof signatureHex !== 'string' || !/^[0-9a-f]{128}$/i.test(signatureHex)) return 'malformed';
@@ -47,7 +47,7 @@ export function signHex(message: string, secretKeyHex: string): string {
   return Buffer.from(nacl.sign.detached(Buffer.from(message, 'utf8'), Buffer.from(secretKeyHex, 'hex'))).toString('hex');
 }
 
-/** ±skew around now; a non-numeric timestamp counts as skewed (§2.2). */
+/** ±skew around now; a non-numeric timestamp counts as skewed (§3). */
 export function isFreshTimestamp(timestamp: unknown, now: number, skewMs: number): boolean {
   const ms = typeof timestamp === 'number' || typeof timestamp === 'string' ? Number(timestamp) : NaN;
   return Number.isFinite(ms) && Math.abs(now - ms) <= skewMs;
@@ -55,7 +55,7 @@ export function isFreshTimestamp(timestamp: unknown, now: number, skewMs: number
 
 export type HelloCheck = 'ok' | 'timestamp_skew' | SignatureCheck;
 
-/** Member hello: `meshId|memberId|pubkey|timestamp` signed by the member key (§2.2). */
+/** Member hello: `meshId|memberId|pubkey|timestamp` signed by the member key (§3). */
 export function checkHelloSignature(hello: Record<string, unknown>, now: number, skewMs: number): HelloCheck {
   if (!isFreshTimestamp(hello.timestamp, now, skewMs)) return 'timestamp_skew';
   const signed = `${hello.meshId}|${hello.memberId}|${hello.pubkey}|${hello.timestamp}`;
@@ -66,7 +66,7 @@ export const MAX_ATTESTATION_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type AttestationCheck = 'ok' | 'expired' | 'ttl_too_long' | SignatureCheck;
 
-/** Parent attestation: `claudemesh-session-attest|<parent>|<session>|<expiresAtMs>` by the member key (§2.6). */
+/** Parent attestation: `claudemesh-session-attest|<parent>|<session>|<expiresAtMs>` by the member key (§3). */
 export function checkAttestation(attestation: Record<string, unknown>, now: number): AttestationCheck {
   const expiresAt = typeof attestation.expiresAt === 'number' ? attestation.expiresAt : NaN;
   if (!Number.isFinite(expiresAt)) return 'malformed';
@@ -76,7 +76,7 @@ export function checkAttestation(attestation: Record<string, unknown>, now: numb
   return verifyHexSignature(signed, attestation.signature, attestation.parentMemberPubkey);
 }
 
-/** Session hello: `claudemesh-session-hello|<meshId>|<parent>|<session>|<tsMs>` by the session key (§2.6). */
+/** Session hello: `claudemesh-session-hello|<meshId>|<parent>|<session>|<tsMs>` by the session key (§3). */
 export function checkSessionHelloSignature(hello: Record<string, unknown>, now: number, skewMs: number): HelloCheck {
   if (!isFreshTimestamp(hello.timestamp, now, skewMs)) return 'timestamp_skew';
   const signed = `claudemesh-session-hello|${hello.meshId}|${hello.parentMemberPubkey}|${hello.sessionPubkey}|${hello.timestamp}`;
@@ -100,7 +100,7 @@ export function canonicalInvite(p: Record<string, unknown>): string {
   return [p.v, p.mesh_id, p.mesh_slug, p.broker_url, p.expires_at, p.mesh_root_key, p.role, p.owner_pubkey].join('|');
 }
 
-/** Unpadded base64url of the signed payload JSON (§9 step 2). */
+/** Unpadded base64url of the signed payload JSON (§9). */
 export function encodeInviteToken(unsigned: Omit<InvitePayload, 'signature'>, ownerSecretKeyHex: string): string {
   const payload: InvitePayload = { ...unsigned, signature: signHex(canonicalInvite(unsigned), ownerSecretKeyHex) };
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');

@@ -1,5 +1,5 @@
 /**
- * Request/reply types after hello (PROTOCOL.md §3 table, §10). Reply names and shapes follow the broker's
+ * Request/reply types after hello (docs/protocol.md §4 table, §10). Reply names and shapes follow the broker's
  * handlers, not the CLI's schemas. Input the real broker's DB would reject gets no reply, like there.
  */
 import type { PeerProfile, PeerStatus } from '../../../src/broker/types';

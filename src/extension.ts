@@ -11,6 +11,7 @@ import { MemoriesView } from './views/memoriesView';
 import { MessagesView } from './views/messagesView';
 import { Notifications } from './views/notifications';
 import { PeersView } from './views/peersView';
+import { PeerListPoller } from './views/presence';
 import { SkillsView } from './views/skillsView';
 import { StateView } from './views/stateView';
 import { StatusBar } from './views/statusBar';
@@ -29,17 +30,13 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
   const conversations = new Conversations(ctx);
   const memories = new MemoriesView(ctx);
   const documents = new Documents(ctx, conversations, (meshId, id) => memories.find(meshId, id));
-  const app: App = {
-    context,
-    ctx,
-    conversations,
-    documents,
-    memories,
-    peers: new PeersView(ctx),
-    messages: new MessagesView(ctx, conversations),
-    state: new StateView(ctx),
-    skills: new SkillsView(ctx),
-  };
+  const peers = new PeersView(ctx);
+  const messages = new MessagesView(ctx, conversations);
+  const state = new StateView(ctx);
+  const skills = new SkillsView(ctx);
+  // Any of our views in sight keeps the peer list fresh (names, statuses and counts show in all of them).
+  const presence = new PeerListPoller(ctx, [peers, messages, state, skills, memories].map((tree) => tree.view));
+  const app: App = { context, ctx, conversations, documents, memories, peers, messages, state, skills, presence };
   const disposables: vscode.Disposable[] = [
     conversations,
     documents,
@@ -48,6 +45,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
     app.messages,
     app.state,
     app.skills,
+    app.presence,
     new StatusBar(ctx, conversations),
     new Notifications(ctx, conversations),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),

@@ -18,6 +18,7 @@ import type { MessagesView } from './messagesView';
 import { OutgoingNode } from './messagesView';
 import { MemberNode, PeerNode } from './peersView';
 import type { PeersView } from './peersView';
+import type { PeerListPoller } from './presence';
 import { askText, parseTags, pickPeer, pickPriority, pickTarget, Target } from './picks';
 import type { SkillsView } from './skillsView';
 import { SkillNode } from './skillsView';
@@ -35,6 +36,7 @@ export interface App {
   state: StateView;
   skills: SkillsView;
   memories: MemoriesView;
+  presence: PeerListPoller;
 }
 
 type MeshHandler = (app: App, client: MeshClientApi, arg: unknown) => Promise<unknown>;
@@ -583,6 +585,7 @@ export const COMMANDS: CommandSpec[] = [
       if (node) await vscode.env.clipboard.writeText(JSON.stringify(node.entry.value, null, 2));
     },
   },
+  { id: 'claudemesh.refreshPeers', run: (app) => app.presence.refreshNow() },
   { id: 'claudemesh.refreshState', online: (app, client) => app.state.reload(client) },
   { id: 'claudemesh.shareSkill', online: shareSkill },
   { id: 'claudemesh.openSkill', online: openSkill },

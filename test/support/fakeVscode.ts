@@ -296,6 +296,11 @@ export class FakeTreeView<T> {
     readonly id: string,
     readonly treeDataProvider: TreeDataProvider<T>,
   ) {}
+  /** What VS Code does when the user opens or hides the view. */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.visibility.fire({ visible });
+  }
   async reveal(element: T): Promise<void> {
     this.revealed.push(element);
   }
@@ -610,8 +615,17 @@ function showMessage(severity: ShownMessage['severity'], message: string, rest: 
   return Promise.resolve(items[index]);
 }
 
+const windowStateChanges = new EventEmitter<{ focused: boolean }>();
+
 export const window = {
   activeTextEditor: undefined as FakeTextEditor | undefined,
+  state: { focused: true },
+  onDidChangeWindowState: windowStateChanges.event,
+  /** What VS Code does when the window gains or loses focus. */
+  setFocused(focused: boolean): void {
+    window.state = { focused };
+    windowStateChanges.fire({ focused });
+  },
   get visibleTextEditors(): FakeTextEditor[] {
     return window.activeTextEditor ? [window.activeTextEditor] : [];
   },

@@ -53,6 +53,13 @@ describe('views, status bar and commands over scripted clients', () => {
   }
 
   describe('Peers', () => {
+    it('re-reads the peer list of the connected mesh on Refresh Peers', async () => {
+      const { client } = await startOne();
+      const before = client.calls.filter((c) => c.method === 'listPeers').length;
+      await vscode.commands.executeCommand('claudemesh.refreshPeers');
+      assert.equal(client.calls.filter((c) => c.method === 'listPeers').length, before + 1);
+    });
+
     it("lists peers with their summary, marks the user's own row and hides control-plane rows", async () => {
       const { client } = await startOne();
       const daemon = fakePeer({ pubkey: hexKey('d0'), memberPubkey: alice.memberPubkey, displayName: 'alice', peerRole: 'control-plane' });

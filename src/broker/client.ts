@@ -5,6 +5,7 @@
 import { BrokerConnection, BrokerError, ConnectionOptions } from './connection';
 import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestFingerprint, SharedKeyCache } from './crypto';
 import { Emitter, Event } from './events';
+import { migrateHistory, OutboxSplitStore } from './history';
 import { Inbox } from './inbox';
 import { Outbox, RateLimit } from './outbox';
 import type { Frame, QueuedPush, SystemPush } from './protocol';
@@ -33,7 +34,14 @@ import type {
 
 /** The connection's options (identity, session, hello fields, timing) plus what the outbox and inbox need. */
 export interface MeshClientOptions extends ConnectionOptions {
+  /** The outbox: rows that still need something (queued, sending, held, failed, ...), and, without `history`, all. */
   store: KeyValueStore;
+  /**
+   * Conversation history: received messages and sent rows once the broker has them. Give a `LogStore` here when
+   * `store` rewrites itself whole on every change (VS Code's workspaceState); what earlier versions kept in `store`
+   * moves here once. Default: `store`.
+   */
+  history?: KeyValueStore;
   holdExpiryMs?: number;
   rateLimit?: RateLimit | false;
   maxInFlight?: number;
@@ -66,6 +74,7 @@ export class MeshClient implements MeshClientApi {
   private selfName: string;
   private readonly log: Logger | undefined;
   private readonly subscriptions: { dispose(): void }[] = [];
+  private readonly migrated: Promise<unknown>;
 
   private readonly peersEmitter = new Emitter<readonly Peer[]>();
   private readonly messageEmitter = new Emitter<InboundMessage>();
@@ -86,9 +95,21 @@ export class MeshClient implements MeshClientApi {
     this.sessionKeys = new SharedKeyCache(opts.sessionKey.secretKey);
     this.memberKeys = new SharedKeyCache(opts.mesh.secretKey);
     const connection = (this.connection = new BrokerConnection(opts));
+    const history = opts.history ?? opts.store;
+    let outboxStore = opts.store;
+    if (history !== opts.store) {
+      // The move is in memory at once (both stores read from memory); the disk writes finish in the background.
+      this.migrated = migrateHistory(opts.mesh.meshId, opts.store, history).then(
+        (moved) => moved && this.log?.info(`${opts.mesh.slug}: moved ${moved} history record(s) out of the workspace store`),
+        (err: Error) => this.log?.error(`${opts.mesh.slug}: could not move history out of the workspace store: ${err.message}`),
+      );
+      outboxStore = new OutboxSplitStore(`claudemesh.outbox/${opts.mesh.meshId}/`, opts.store, history);
+    } else {
+      this.migrated = Promise.resolve();
+    }
     this.outboxQueue = new Outbox({
       meshId: opts.mesh.meshId,
-      store: opts.store,
+      store: outboxStore,
       log: opts.log,
       holdExpiryMs: opts.holdExpiryMs,
       rateLimit: opts.rateLimit,
@@ -104,7 +125,7 @@ export class MeshClient implements MeshClientApi {
         },
       },
     });
-    this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: opts.store, maxHistory: opts.maxHistory });
+    this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: history, maxHistory: opts.maxHistory });
     this.onDidChangeState = this.connection.onDidChangeState;
     this.onDidChangeOutbox = this.outboxQueue.onDidChange;
     this.subscriptions.push(
@@ -159,15 +180,16 @@ export class MeshClient implements MeshClientApi {
     clearTimeout(this.refreshTimer);
     clearInterval(this.heldTimer);
     this.connection.dispose();
-    await this.outboxQueue.flush();
+    await this.flush();
     this.outboxQueue.dispose();
     for (const s of this.subscriptions) s.dispose();
     for (const e of [this.peersEmitter, this.messageEmitter, this.sharedStateEmitter, this.presenceEmitter]) e.dispose();
   }
 
   /** Resolves when every pending store write has finished. */
-  flush(): Promise<void> {
-    return this.outboxQueue.flush();
+  async flush(): Promise<void> {
+    await this.migrated;
+    await this.outboxQueue.flush();
   }
 
   async send(target: string, text: string, options: { priority?: Priority; label?: string } = {}): Promise<OutboxRow> {

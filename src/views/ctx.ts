@@ -3,9 +3,12 @@
  * and the context keys the manifest's `when` clauses read. Views and commands subscribe to Ctx, never to a client
  * directly, so a mesh can come and go (settings change, join) without anyone re-wiring.
  */
+import * as crypto from 'crypto';
 import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { MeshClient, MeshClientOptions } from '../broker/client';
+import { LogStore } from '../broker/history';
 import type { InboundMessage, MeshClientApi, PresenceEvent, StateChange } from '../broker/types';
 import { Identity, isSelected, loadIdentities, LoadedIdentities, SessionKeys } from './identities';
 import { errorMessage } from './text';
@@ -145,6 +148,7 @@ export class Ctx implements vscode.Disposable {
     const client = this.createClient({
       mesh,
       store: this.context.workspaceState,
+      history: this.historyStore(mesh.meshId, session.slot),
       sessionKey: session.sessionKey,
       sessionId: session.sessionId,
       displayName,
@@ -170,6 +174,20 @@ export class Ctx implements vscode.Disposable {
     this.entries.set(mesh.meshId, { identity, client, displayName, subscriptions });
     this.log.info(`${mesh.slug}: identity from ${identity.source === 'cli' ? 'the claudemesh config' : 'VS Code'}, session slot ${session.slot}`);
     if (autoConnect) client.connect();
+  }
+
+  /**
+   * The mesh's history log, under this workspace's storage (where workspaceState's outbox also lives): the history is
+   * of this workspace's session, whose key DMs are sealed for, as it was when it lived in workspaceState. One file per
+   * session slot, so the slot's lease makes each file single-writer even with two windows on one workspace. The mesh
+   * id comes from an invite or config, so it is hashed rather than used as a name. A temporary session (every slot
+   * taken) keeps history where it always was, in workspaceState.
+   */
+  private historyStore(meshId: string, slot: number): LogStore | undefined {
+    if (slot < 0) return undefined;
+    const base = this.context.storageUri?.fsPath ?? path.join(this.context.globalStorageUri.fsPath, 'no-workspace');
+    const name = crypto.createHash('sha256').update(meshId).digest('hex').slice(0, 16);
+    return new LogStore(path.join(base, 'history', `${name}.${slot}.jsonl`), { log: this.log });
   }
 
   private async remove(meshId: string, releaseSession: boolean): Promise<void> {

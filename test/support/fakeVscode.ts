@@ -6,6 +6,7 @@
  * `validateInput`, `registerCommand` refuses duplicates, mementos store JSON copies like VS Code does.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 type Listener<T> = (value: T) => unknown;
@@ -483,7 +484,15 @@ export function loadManifestDefaults(packageJsonPath: string): void {
   }
 }
 
+/**
+ * This machine's extension storage folders: one for the workspace (`storageUri`) and one global, shared by every
+ * context, as windows on one machine and workspace share them. Emptied by reset() and removed when the process exits.
+ */
+export const storageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'claudemesh-fake-storage-'));
+process.on('exit', () => fs.rmSync(storageRoot, { recursive: true, force: true }));
+
 export function reset(): void {
+  for (const name of fs.readdirSync(storageRoot)) fs.rmSync(path.join(storageRoot, name), { recursive: true, force: true });
   for (const list of [ui.messages, ui.quickPicks, ui.inputBoxes, ui.rejectedInputs, ui.scriptErrors, ui.progress]) list.length = 0;
   for (const list of Object.values(ui.queue)) list.length = 0;
   ui.onMessage = undefined;
@@ -563,8 +572,8 @@ export function makeExtensionContext(root: string, state?: { workspaceState?: Me
     extensionUri: Uri.file(root),
     extensionPath: root,
     extensionMode: ExtensionMode.Test,
-    storageUri: undefined,
-    globalStorageUri: Uri.file(path.join(root, '.global-storage')),
+    storageUri: Uri.file(path.join(storageRoot, 'workspace')),
+    globalStorageUri: Uri.file(path.join(storageRoot, 'global')),
     logUri: Uri.file(path.join(root, '.logs')),
     asAbsolutePath: (relative: string) => path.join(root, relative),
   };

@@ -207,14 +207,16 @@ describe('a whole session against the local broker', function () {
       const sessionSecrets = [...secrets].filter(([k]) => k.startsWith('claudemesh.sessionSecret/')).map(([, v]) => v);
       assert.equal(sessionSecrets.length, 2, 'one session key per mesh, in secret storage');
       const keys = [me.mesh.secretKey, ...secrets.values()];
+      const historyDir = path.join(context.storageUri.fsPath, 'history');
       const haystacks = {
         workspaceState: context.workspaceState.dump(),
+        history: fs.readdirSync(historyDir).map((name) => fs.readFileSync(path.join(historyDir, name), 'utf8')).join('\n'),
         globalState: context.globalState.dump(),
         settings: vscode.workspace.dumpSettings(),
         log: vscode.outputChannels.flatMap((c) => c.lines).join('\n'),
       };
       // The scan is only worth something if the session really wrote there.
-      assert.match(haystacks.workspaceState, /hello bob 41c2/, 'the outbox is persisted in workspace state');
+      assert.match(haystacks.history, /hello bob 41c2/, 'the sent message is in the history log');
       assert.match(haystacks.globalState, /claudemesh\.joinedMeshes/);
       assert.ok(haystacks.log.length > 0);
       for (const secretKey of keys) {

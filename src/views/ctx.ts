@@ -263,7 +263,7 @@ export class Ctx implements vscode.Disposable {
   dispose(): Promise<void> {
     this.disposed = true;
     const closing = [...this.entries.keys()].map((meshId) => this.remove(meshId, true));
-    this.sessionKeys.dispose();
+    closing.push(this.sessionKeys.dispose());
     for (const emitter of [this.clientsChanged, this.connectionChanged, this.peersChanged, this.outboxChanged, this.messageReceived, this.sharedStateChanged, this.presence]) {
       emitter.dispose();
     }

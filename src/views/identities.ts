@@ -6,13 +6,17 @@
  *
  * Session identities: one keypair per (workspace, mesh, slot), secret in `context.secrets`. Slot 0 is the workspace's
  * usual key, so a window reload reattaches within the broker's grace; a second window on the same workspace finds
- * slot 0 leased (a heartbeat in globalState) and takes the next free slot, so two windows never share a session key.
+ * slot 0 leased (a lock file under globalStorageUri, see FileLeases) and takes the next free slot, so two windows never
+ * share a session key. Leases are not kept in globalState: that is one object per extension, rewritten whole by every
+ * window's heartbeat, last writer wins, so one window's heartbeat could erase another's fresh lease.
  */
 import * as crypto from 'crypto';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { loadConfig } from '../broker/config';
 import { generateKeypair } from '../broker/crypto';
 import type { SessionKey } from '../broker/connection';
+import { FileLeases } from '../broker/leases';
 import type { JoinedMesh, Logger } from '../broker/types';
 
 export interface Identity {
@@ -67,11 +71,6 @@ export function isSelected(mesh: JoinedMesh, selection: readonly string[]): bool
   return selection.length === 0 || selection.includes(mesh.slug) || selection.includes(mesh.meshId);
 }
 
-interface Lease {
-  owner: string;
-  beatAt: number;
-}
-
 export interface SessionIdentity {
   sessionKey: SessionKey;
   sessionId: string;
@@ -92,12 +91,16 @@ export class SessionKeys implements vscode.Disposable {
   readonly windowId = crypto.randomUUID();
   private readonly held = new Map<string, string>();
   private readonly timer: NodeJS.Timeout;
+  private readonly leases: FileLeases;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
+    this.leases = new FileLeases(path.join(context.globalStorageUri.fsPath, 'leases'), this.windowId, LEASE_STALE_MS, now);
+    // Earlier versions kept leases in globalState; they only ever expire, so drop them.
+    for (const key of context.globalState.keys()) if (key.startsWith('claudemesh.lease/')) void context.globalState.update(key, undefined);
     this.timer = setInterval(() => void this.renew(), LEASE_BEAT_MS);
     this.timer.unref?.();
   }
@@ -115,31 +118,39 @@ export class SessionKeys implements vscode.Disposable {
     for (let slot = 0; slot < MAX_SLOTS; slot++) {
       const name = `${base}/${slot}`;
       if (existing !== undefined && existing !== name) continue;
-      const lease = this.context.globalState.get<Lease>(leaseKey(name));
-      if (lease && lease.owner !== this.windowId && this.now() - lease.beatAt < LEASE_STALE_MS) continue;
-      await this.context.globalState.update(leaseKey(name), { owner: this.windowId, beatAt: this.now() });
+      try {
+        if (!(await this.leases.tryAcquire(name))) continue;
+      } catch (err) {
+        this.log.warn(`Could not take a session slot lease (${(err as Error).message}); this window uses a temporary session key.`);
+        return temporarySession();
+      }
       this.held.set(meshId, name);
       return { sessionKey: await this.sessionKey(name), sessionId: this.sessionId(name), slot };
     }
     // Every slot busy means many windows on one workspace; a throwaway identity still works, it just cannot reattach.
     this.log.warn(`All ${MAX_SLOTS} session slots for this workspace are in use; this window uses a temporary session key.`);
-    return { sessionKey: generateKeypair(), sessionId: crypto.randomUUID(), slot: -1 };
+    return temporarySession();
   }
 
-  release(meshId: string): Promise<void> {
+  async release(meshId: string): Promise<void> {
     const name = this.held.get(meshId);
     this.held.delete(meshId);
-    return name ? Promise.resolve(this.context.globalState.update(leaseKey(name), undefined)) : Promise.resolve();
+    if (name) await this.leases.release(name).catch((err: Error) => this.log.warn(`Could not release a session slot lease: ${err.message}`));
   }
 
-  dispose(): void {
+  /** Resolves once every lease is released, so a reload of this window finds its slots free. */
+  async dispose(): Promise<void> {
     clearInterval(this.timer);
-    for (const meshId of [...this.held.keys()]) void this.release(meshId);
+    await Promise.all([...this.held.keys()].map((meshId) => this.release(meshId)));
   }
 
   private async renew(): Promise<void> {
-    for (const name of this.held.values()) {
-      await this.context.globalState.update(leaseKey(name), { owner: this.windowId, beatAt: this.now() });
+    for (const [meshId, name] of this.held) {
+      try {
+        if (!(await this.leases.renew(name))) this.log.warn(`${meshId}: another window took over this window's session slot (this window was unresponsive for a minute); reload the window to take a free one.`);
+      } catch (err) {
+        this.log.warn(`Could not renew a session slot lease: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -170,6 +181,6 @@ export class SessionKeys implements vscode.Disposable {
   }
 }
 
-function leaseKey(name: string): string {
-  return `claudemesh.lease/${name}`;
+function temporarySession(): SessionIdentity {
+  return { sessionKey: generateKeypair(), sessionId: crypto.randomUUID(), slot: -1 };
 }

@@ -55,10 +55,12 @@ wait_for() {
 }
 
 # package_vsix REPO OUT: the .vsix from the current dist/ (vsce needs Node >= 22; the bundle has every dependency).
+# The manifest names no repository, so vsce cannot rewrite the README's relative links (docs/...) and would refuse to
+# package: they stay as written (the docs are in the repository, not in the .vsix).
 package_vsix() {
   local repo=$1 out=$2
   [ -f "$repo/dist/extension.js" ] || { echo "no $repo/dist/extension.js: build first (npx tsc -p . && node esbuild.mjs)"; return 1; }
-  (cd "$repo" && PATH=$E2E_NODE24/bin:$PATH "$E2E_VSCE" package --no-dependencies --skip-license --allow-missing-repository -o "$out" | tail -n 1)
+  (cd "$repo" && PATH=$E2E_NODE24/bin:$PATH "$E2E_VSCE" package --no-dependencies --skip-license --allow-missing-repository --no-rewrite-relative-links -o "$out" | tail -n 1)
 }
 
 # start_demo_mesh DIR: runs the demo mesh (config and demo.json in DIR) until stopped; sets DEMO_PID.

@@ -10,6 +10,7 @@ import { Documents, SCHEME } from './views/documents';
 import { MemoriesView } from './views/memoriesView';
 import { MessagesView } from './views/messagesView';
 import { Notifications } from './views/notifications';
+import { say, showError } from './views/notify';
 import { PeersView } from './views/peersView';
 import { PeerListPoller } from './views/presence';
 import { SkillsView } from './views/skillsView';
@@ -85,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): Running | undefined 
     return context.extensionMode === vscode.ExtensionMode.Test ? current : undefined;
   } catch (err) {
     // Nothing above should throw; if it does, say so once instead of leaving a half-working sidebar.
-    void vscode.window.showErrorMessage(`Claudemesh could not start: ${errorMessage(err)}`);
+    void showError(say`Claudemesh could not start: ${errorMessage(err)}`);
     return undefined;
   }
 }

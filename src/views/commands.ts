@@ -9,7 +9,7 @@ import { acceptInvite, InviteError, parseInviteLink } from '../broker/invite';
 import type { MeshClientApi, PeerStatus, StateEntry } from '../broker/types';
 import type { Conversations } from './conversations';
 import { Ctx, readSettings } from './ctx';
-import { docUri, Documents, parseDocUri } from './documents';
+import { docUri, Documents, parseDocUri, showDocument } from './documents';
 import { isSelected, saveJoinedMesh } from './identities';
 import type { MemoriesView } from './memoriesView';
 import { MemoryNode } from './memoriesView';
@@ -24,7 +24,9 @@ import type { SkillsView } from './skillsView';
 import { SkillNode } from './skillsView';
 import type { StateView } from './stateView';
 import { StateNode } from './stateView';
-import { defuseLinks, errorMessage, plural, preview } from './text';
+import { confirm, say, showError, showInfo, showWarning } from './notify';
+import { errorMessage, plural } from './text';
+import { inline } from './untrusted';
 
 export interface App {
   context: vscode.ExtensionContext;
@@ -71,8 +73,8 @@ function conversationOf(arg: unknown): { meshId: string; key: string; label?: st
 }
 
 async function offerConnect(_app: App, client: MeshClientApi): Promise<void> {
-  const why = client.state.kind === 'failed' ? ` (${client.state.reason})` : '';
-  const choice = await vscode.window.showWarningMessage(`Claudemesh is not connected to ${client.mesh.slug}${defuseLinks(why)}. Connect first.`, 'Connect');
+  const why = client.state.kind === 'failed' ? say` (${client.state.reason})` : say``;
+  const choice = await showWarning(say`Claudemesh is not connected to ${client.mesh.slug}${why}. Connect first.`, 'Connect');
   if (choice === 'Connect') client.state.kind === 'failed' ? client.reconnect() : client.connect();
 }
 
@@ -85,9 +87,8 @@ function clientsFor(app: App, arg: unknown): MeshClientApi[] {
 
 async function sendTo(client: MeshClientApi, target: Target, text: string, priority: 'now' | 'next' | 'low' = 'next'): Promise<void> {
   const row = await client.send(target.spec, text, { priority, label: target.label });
-  const queuedNote = client.state.kind === 'connected' ? '' : ' It is queued and goes out once connected.';
-  if (row.status === 'failed') void vscode.window.showErrorMessage(`Claudemesh: the message to ${target.label} failed: ${row.lastError ?? 'unknown error'}`);
-  else if (queuedNote) void vscode.window.showInformationMessage(`Claudemesh: message to ${target.label} saved.${queuedNote}`);
+  if (row.status === 'failed') void showError(say`Claudemesh: the message to ${target.label} failed: ${row.lastError ?? 'unknown error'}`);
+  else if (client.state.kind !== 'connected') void showInfo(say`Claudemesh: message to ${target.label} saved. It is queued and goes out once connected.`);
 }
 
 async function targetFromArg(client: MeshClientApi, arg: unknown, title: string): Promise<Target | undefined> {
@@ -97,7 +98,7 @@ async function targetFromArg(client: MeshClientApi, arg: unknown, title: string)
     const sessions = arg.sessions.filter((s) => !s.self);
     if (sessions.length === 1) return { spec: sessions[0].peer.pubkey, label: sessions[0].peer.displayName };
     const picked = await vscode.window.showQuickPick(
-      sessions.map((s) => ({ label: s.peer.displayName, description: s.peer.summary ?? '', detail: [s.peer.hostname, s.peer.cwd].filter(Boolean).join(' · '), s })),
+      sessions.map((s) => ({ label: inline(s.peer.displayName), description: inline(s.peer.summary), detail: inline([s.peer.hostname, s.peer.cwd].filter(Boolean).join(' · ')), s })),
       { title, placeHolder: 'Which session?' },
     );
     return picked && { spec: picked.s.peer.pubkey, label: picked.s.peer.displayName };
@@ -110,7 +111,7 @@ async function targetFromArg(client: MeshClientApi, arg: unknown, title: string)
 const sendMessage: MeshHandler = async (_app, client, arg) => {
   const target = await targetFromArg(client, arg, 'Send Message');
   if (!target) return;
-  const text = await askText(`Message to ${target.label}`, 'The message (sent end-to-end encrypted to a peer; in the clear to a group or everyone)');
+  const text = await askText(`Message to ${inline(target.label)}`, 'The message (sent end-to-end encrypted to a peer; in the clear to a group or everyone)');
   if (text === undefined) return;
   const priority = await pickPriority();
   if (!priority) return;
@@ -121,7 +122,7 @@ const reply: MeshHandler = async (app, client, arg) => {
   const conversation = conversationOf(arg);
   if (!conversation) return sendMessage(app, client, arg);
   const label = conversation.label ?? app.conversations.get(client, conversation.key)?.label ?? conversation.key;
-  const text = await askText(`Reply to ${label}`, conversation.key.startsWith('@') || conversation.key === '*' ? 'Sent to the whole group, in the clear' : 'Sent end-to-end encrypted');
+  const text = await askText(`Reply to ${inline(label)}`, conversation.key.startsWith('@') || conversation.key === '*' ? 'Sent to the whole group, in the clear' : 'Sent end-to-end encrypted');
   if (text === undefined) return;
   await sendTo(client, { spec: conversation.key, label }, text);
   await app.conversations.markRead(client, conversation.key);
@@ -144,7 +145,7 @@ const sendSelection: MeshHandler = async (_app, client, arg) => {
   const editor = vscode.window.activeTextEditor;
   const message = editor && selectionMessage(editor);
   if (!message) {
-    void vscode.window.showInformationMessage('Claudemesh: select some text in an editor first.');
+    void showInfo(say`Claudemesh: select some text in an editor first.`);
     return;
   }
   const target = await targetFromArg(client, arg, 'Send Selection to Peer');
@@ -158,14 +159,14 @@ async function openConversation(app: App, arg: unknown): Promise<void> {
     type Item = vscode.QuickPickItem & { ref: { meshId: string; key: string } };
     const items: Item[] = app.ctx.clients.flatMap((client) =>
       app.conversations.list(client).map((c) => ({
-        label: c.label,
+        label: inline(c.label),
         description: c.unread ? `${c.unread} unread` : '',
-        detail: app.ctx.clients.length > 1 ? client.mesh.slug : undefined,
+        detail: app.ctx.clients.length > 1 ? inline(client.mesh.slug) : undefined,
         ref: { meshId: client.mesh.meshId, key: c.key },
       })),
     );
     if (items.length === 0) {
-      void vscode.window.showInformationMessage('Claudemesh: no conversations yet.');
+      void showInfo(say`Claudemesh: no conversations yet.`);
       return;
     }
     ref = (await vscode.window.showQuickPick(items, { title: 'Open Conversation', matchOnDescription: true }))?.ref;
@@ -174,14 +175,13 @@ async function openConversation(app: App, arg: unknown): Promise<void> {
   const client = app.ctx.client(ref.meshId);
   if (!client) return;
   const label = app.conversations.get(client, ref.key)?.label ?? ref.label ?? ref.key;
-  const document = await vscode.workspace.openTextDocument(app.documents.chatUri(ref.meshId, ref.key, label));
-  await vscode.window.showTextDocument(document, { preview: false });
+  await showDocument(app.documents.chatUri(ref.meshId, ref.key, label), { preview: false });
   await app.conversations.markRead(client, ref.key);
 }
 
 async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): Promise<void> {
   if (!(arg instanceof OutgoingNode)) {
-    void vscode.window.showInformationMessage(`Claudemesh: use the ${action === 'retry' ? 'Retry' : 'Discard'} button on a message in the Messages view.`);
+    void showInfo(say`Claudemesh: use the ${action === 'retry' ? 'Retry' : 'Discard'} button on a message in the Messages view.`);
     return;
   }
   const client = app.ctx.client(arg.meshId);
@@ -200,7 +200,7 @@ const remember: MeshHandler = async (_app, client) => {
   const tags = await vscode.window.showInputBox({ title: 'Tags (optional)', prompt: 'Comma-separated tags, e.g. build, release', ignoreFocusOut: true });
   if (tags === undefined) return;
   await client.remember(content, parseTags(tags));
-  void vscode.window.showInformationMessage(`Claudemesh: remembered in ${client.mesh.slug}.`);
+  void showInfo(say`Claudemesh: remembered in ${client.mesh.slug}.`);
 };
 
 const recall: MeshHandler = async (app, client) => {
@@ -209,17 +209,17 @@ const recall: MeshHandler = async (app, client) => {
   const memories = await client.recall(query);
   app.memories.show(client, query, memories);
   if (memories.length === 0) {
-    void vscode.window.showInformationMessage(`Claudemesh: nothing in ${client.mesh.slug}'s memory matches "${defuseLinks(preview(query, 60))}".`);
+    void showInfo(say`Claudemesh: nothing in ${client.mesh.slug}'s memory matches "${inline(query, 60)}".`);
     return;
   }
   const picked = await vscode.window.showQuickPick(
-    memories.map((m) => ({ label: preview(m.content, 80), description: m.tags.join(', '), detail: `${m.rememberedBy}, ${m.rememberedAt}`, m })),
+    memories.map((m) => ({ label: inline(m.content, 80), description: inline(m.tags.join(', ')), detail: inline(`${m.rememberedBy}, ${m.rememberedAt}`), m })),
     { title: `Recall: ${plural(memories.length, 'memory', 'memories')}`, matchOnDescription: true, matchOnDetail: true },
   );
   if (!picked) return;
   const editor = vscode.window.activeTextEditor;
   const actions = [...(editor ? ['Insert at Cursor'] : []), 'Copy', 'Open'];
-  const action = await vscode.window.showQuickPick(actions, { title: preview(picked.m.content, 60) });
+  const action = await vscode.window.showQuickPick(actions, { title: inline(picked.m.content, 60) });
   if (action === 'Insert at Cursor' && editor) await editor.edit((edit) => edit.replace(editor.selection, picked.m.content));
   if (action === 'Copy') await vscode.env.clipboard.writeText(picked.m.content);
   if (action === 'Open') await openMemory(app, new MemoryNode(client.mesh.meshId, picked.m));
@@ -227,8 +227,7 @@ const recall: MeshHandler = async (app, client) => {
 
 async function openMemory(_app: App, arg: unknown): Promise<void> {
   if (!(arg instanceof MemoryNode)) return;
-  const uri = docUri({ kind: 'memory', meshId: arg.meshId, id: arg.memory.id }, preview(arg.memory.content, 30));
-  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+  await showDocument(docUri({ kind: 'memory', meshId: arg.meshId, id: arg.memory.id }, arg.memory.content));
 }
 
 const forget: MeshHandler = async (app, client, arg) => {
@@ -236,14 +235,13 @@ const forget: MeshHandler = async (app, client, arg) => {
   if (!node) {
     const candidates = (await app.memories.getChildren(new MeshNode(client.mesh.meshId))).filter((n): n is MemoryNode => n instanceof MemoryNode);
     if (candidates.length === 0) {
-      void vscode.window.showInformationMessage('Claudemesh: run Recall first, then forget one of the memories it finds.');
+      void showInfo(say`Claudemesh: run Recall first, then forget one of the memories it finds.`);
       return;
     }
-    node = (await vscode.window.showQuickPick(candidates.map((n) => ({ label: preview(n.memory.content, 80), description: n.memory.tags.join(', '), n })), { title: 'Forget' }))?.n;
+    node = (await vscode.window.showQuickPick(candidates.map((n) => ({ label: inline(n.memory.content, 80), description: inline(n.memory.tags.join(', ')), n })), { title: 'Forget' }))?.n;
     if (!node) return;
   }
-  const confirm = await vscode.window.showWarningMessage(`Forget "${defuseLinks(preview(node.memory.content, 80))}" for everyone on ${client.mesh.slug}?`, { modal: true }, 'Forget');
-  if (confirm !== 'Forget') return;
+  if (!(await confirm(say`Forget "${inline(node.memory.content, 80)}" for everyone on ${client.mesh.slug}?`, 'Forget'))) return;
   await client.forget(node.memory.id);
   app.memories.removeMemory(node.meshId, node.memory.id);
 };
@@ -286,11 +284,11 @@ async function stateNodeOrPick(app: App, client: MeshClientApi, arg: unknown, ti
   if (arg instanceof StateNode) return arg;
   const entries = [...((await app.state.cache.get(client))?.values() ?? [])];
   if (entries.length === 0) {
-    void vscode.window.showInformationMessage(`Claudemesh: ${client.mesh.slug} has no shared state yet.`);
+    void showInfo(say`Claudemesh: ${client.mesh.slug} has no shared state yet.`);
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    entries.map((e) => ({ label: e.key, description: JSON.stringify(e.value)?.slice(0, 80), e })),
+    entries.map((e) => ({ label: inline(e.key), description: inline(e.value, 80), e })),
     { title },
   );
   return picked && new StateNode(client.mesh.meshId, picked.e);
@@ -301,7 +299,7 @@ async function openStateJson(app: App, client: MeshClientApi, arg: unknown): Pro
   if (!node) return;
   const uri = docUri({ kind: 'state', meshId: node.meshId, key: node.entry.key }, node.entry.key);
   app.documents.refresh(uri);
-  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+  await showDocument(uri);
 }
 
 // ---- skills --------------------------------------------------------------------------------------------------
@@ -321,7 +319,7 @@ export function parseFrontMatter(text: string): { fields: Record<string, string>
 const shareSkill: MeshHandler = async (app, client) => {
   const document = vscode.window.activeTextEditor?.document;
   if (!document || !document.getText().trim()) {
-    void vscode.window.showInformationMessage('Claudemesh: open the file with the skill\'s instructions (e.g. a SKILL.md) first.');
+    void showInfo(say`Claudemesh: open the file with the skill's instructions (e.g. a SKILL.md) first.`);
     return;
   }
   const { fields, body } = parseFrontMatter(document.getText());
@@ -339,17 +337,17 @@ const shareSkill: MeshHandler = async (app, client) => {
   if (tags === undefined) return;
   await client.shareSkill({ name: name.trim(), description: description.trim(), instructions: body, tags: parseTags(tags) });
   await app.skills.reload(client);
-  void vscode.window.showInformationMessage(`Claudemesh: shared skill "${name.trim()}" with ${client.mesh.slug}.`);
+  void showInfo(say`Claudemesh: shared skill "${name.trim()}" with ${client.mesh.slug}.`);
 };
 
 async function skillNodeOrPick(app: App, client: MeshClientApi, arg: unknown, title: string): Promise<SkillNode | undefined> {
   if (arg instanceof SkillNode) return arg;
   const skills = (await app.skills.cache.get(client)) ?? [];
   if (skills.length === 0) {
-    void vscode.window.showInformationMessage(`Claudemesh: ${client.mesh.slug} has no skills yet.`);
+    void showInfo(say`Claudemesh: ${client.mesh.slug} has no skills yet.`);
     return undefined;
   }
-  const picked = await vscode.window.showQuickPick(skills.map((s) => ({ label: s.name, description: s.description, s })), { title, matchOnDescription: true });
+  const picked = await vscode.window.showQuickPick(skills.map((s) => ({ label: inline(s.name), description: inline(s.description), s })), { title, matchOnDescription: true });
   return picked && new SkillNode(client.mesh.meshId, picked.s);
 }
 
@@ -358,17 +356,16 @@ const openSkill: MeshHandler = async (app, client, arg) => {
   if (!node) return;
   const uri = docUri({ kind: 'skill', meshId: node.meshId, name: node.skill.name }, node.skill.name);
   app.documents.refresh(uri);
-  await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+  await showDocument(uri);
 };
 
 const removeSkill: MeshHandler = async (app, client, arg) => {
   const node = await skillNodeOrPick(app, client, arg, 'Remove Skill');
   if (!node) return;
-  const confirm = await vscode.window.showWarningMessage(`Remove the skill "${node.skill.name}" from ${client.mesh.slug} for everyone?`, { modal: true }, 'Remove');
-  if (confirm !== 'Remove') return;
+  if (!(await confirm(say`Remove the skill "${node.skill.name}" from ${client.mesh.slug} for everyone?`, 'Remove'))) return;
   const removed = await client.removeSkill(node.skill.name);
   await app.skills.reload(client);
-  if (!removed) void vscode.window.showInformationMessage(`Claudemesh: "${node.skill.name}" was already gone.`);
+  if (!removed) void showInfo(say`Claudemesh: "${node.skill.name}" was already gone.`);
 };
 
 // ---- presence ------------------------------------------------------------------------------------------------
@@ -404,9 +401,7 @@ const toggleVisibility: MeshHandler = async (_app, client) => {
   const visible = ownRow(client)?.visible !== false;
   await client.setVisible(!visible);
   await client.listPeers();
-  void vscode.window.showInformationMessage(
-    visible ? `Claudemesh: you are now hidden from other members of ${client.mesh.slug}.` : `Claudemesh: you are visible again on ${client.mesh.slug}.`,
-  );
+  void showInfo(visible ? say`Claudemesh: you are now hidden from other members of ${client.mesh.slug}.` : say`Claudemesh: you are visible again on ${client.mesh.slug}.`);
 };
 
 const setProfile: MeshHandler = async (_app, client) => {
@@ -461,11 +456,11 @@ async function joinMesh(app: App): Promise<void> {
   let mesh;
   try {
     mesh = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Claudemesh: joining mesh' }, (progress) =>
-      acceptInvite(link.trim(), { displayName, onProgress: (message) => progress.report({ message }) }),
+      acceptInvite(link.trim(), { displayName, onProgress: (message) => progress.report({ message: inline(message, 200) }) }),
     );
   } catch (err) {
     app.ctx.log.warn(`Join failed: ${errorMessage(err)}`);
-    void vscode.window.showErrorMessage(`Claudemesh: ${err instanceof InviteError ? err.message : `joining failed: ${errorMessage(err)}`}`);
+    void showError(err instanceof InviteError ? say`Claudemesh: ${err.message}` : say`Claudemesh: joining failed: ${errorMessage(err)}`);
     return;
   }
   await saveJoinedMesh(app.context, mesh);
@@ -475,7 +470,7 @@ async function joinMesh(app: App): Promise<void> {
   }
   await app.ctx.reload();
   app.ctx.log.info(`Joined mesh ${mesh.slug} as member ${mesh.memberId}`);
-  const choice = await vscode.window.showInformationMessage(`Claudemesh: joined mesh "${mesh.slug}".`, 'Open Peers');
+  const choice = await showInfo(say`Claudemesh: joined mesh "${mesh.slug}".`, 'Open Peers');
   if (choice === 'Open Peers') await vscode.commands.executeCommand('claudemesh.openPeers');
 }
 
@@ -488,9 +483,9 @@ async function chooseMeshes(app: App): Promise<void> {
   const selection = readSettings().meshes;
   const picked = await vscode.window.showQuickPick(
     identities.map((i) => ({
-      label: i.mesh.slug,
+      label: inline(i.mesh.slug),
       description: i.source === 'cli' ? 'from the claudemesh config' : 'joined in VS Code',
-      detail: i.mesh.brokerUrl,
+      detail: inline(i.mesh.brokerUrl),
       picked: isSelected(i.mesh, selection),
       slug: i.mesh.slug,
     })),
@@ -509,8 +504,8 @@ async function openConfig(app: App): Promise<void> {
     return;
   }
   const join = 'Join Mesh from Invite Link';
-  const choice = await vscode.window.showInformationMessage(
-    `Claudemesh: there is no claudemesh config at ${app.ctx.configPath}. Join a mesh from an invite link, run "claudemesh join" in a terminal, or point the "claudemesh.configPath" setting at your config.`,
+  const choice = await showInfo(
+    say`Claudemesh: there is no claudemesh config at ${app.ctx.configPath}. Join a mesh from an invite link, run "claudemesh join" in a terminal, or point the "claudemesh.configPath" setting at your config.`,
     join,
     'Open Settings',
   );
@@ -530,7 +525,7 @@ async function connect(app: App, arg: unknown): Promise<void> {
 async function retryFailed(app: App): Promise<void> {
   let count = 0;
   for (const client of app.ctx.clients) count += await client.retryFailed();
-  void vscode.window.showInformationMessage(count ? `Claudemesh: retrying ${plural(count, 'failed message')}.` : 'Claudemesh: no failed messages.');
+  void showInfo(count ? say`Claudemesh: retrying ${plural(count, 'failed message')}.` : say`Claudemesh: no failed messages.`);
 }
 
 // ---- the table -------------------------------------------------------------------------------------------------
@@ -553,8 +548,8 @@ export const COMMANDS: CommandSpec[] = [
     id: 'claudemesh.sendMessage',
     online: sendMessage,
     offline: async (app, client, arg) => {
-      const choice = await vscode.window.showWarningMessage(
-        `Claudemesh is not connected to ${client.mesh.slug}. A message sent now is queued and goes out once connected.`,
+      const choice = await showWarning(
+        say`Claudemesh is not connected to ${client.mesh.slug}. A message sent now is queued and goes out once connected.`,
         'Connect',
         'Send Anyway',
       );
@@ -607,7 +602,7 @@ async function runCommand(app: App, spec: CommandSpec, arg: unknown): Promise<un
     return await handler(app, client, arg);
   } catch (err) {
     app.ctx.log.error(`${spec.id} failed: ${errorMessage(err)}`);
-    void vscode.window.showErrorMessage(`Claudemesh: ${defuseLinks(errorMessage(err))}`, 'Show Logs').then((choice) => {
+    void showError(say`Claudemesh: ${errorMessage(err)}`, 'Show Logs').then((choice) => {
       if (choice === 'Show Logs') app.ctx.log.show();
     });
     return undefined;

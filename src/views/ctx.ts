@@ -11,7 +11,9 @@ import { MeshClient, MeshClientOptions } from '../broker/client';
 import { LogStore } from '../broker/history';
 import type { InboundMessage, MeshClientApi, PresenceEvent, StateChange } from '../broker/types';
 import { Identity, isSelected, loadIdentities, LoadedIdentities, SessionKeys } from './identities';
+import { say, showInfo, showWarning } from './notify';
 import { errorMessage } from './text';
+import { inline } from './untrusted';
 
 export type ClientFactory = (options: MeshClientOptions) => MeshClientApi;
 
@@ -208,7 +210,7 @@ export class Ctx implements vscode.Disposable {
     this.lastProblems = key;
     if (problems.length === 0) return;
     const more = problems.length > 1 ? ` (${problems.length - 1} more in the log)` : '';
-    void vscode.window.showWarningMessage(`Claudemesh: ${problems[0]}${more}`, OPEN_CONFIG_ACTION, 'Show Logs').then((choice) => {
+    void showWarning(say`Claudemesh: ${problems[0]}${more}`, OPEN_CONFIG_ACTION, 'Show Logs').then((choice) => {
       if (choice === OPEN_CONFIG_ACTION) void vscode.commands.executeCommand('claudemesh.openConfig');
       if (choice === 'Show Logs') this.log.show();
     });
@@ -243,10 +245,10 @@ export class Ctx implements vscode.Disposable {
     if (clients.length === 1) return clients[0];
     if (clients.length === 0) {
       const join = 'Join Mesh from Invite Link';
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await showInfo(
         this.loadedIdentities.identities.length === 0
-          ? 'Claudemesh: no mesh joined yet. Join one from an invite link, or with `claudemesh join` in a terminal.'
-          : 'Claudemesh: none of your meshes is selected in the "claudemesh.meshes" setting.',
+          ? say`Claudemesh: no mesh joined yet. Join one from an invite link, or with ${'`claudemesh join`'} in a terminal.`
+          : say`Claudemesh: none of your meshes is selected in the "claudemesh.meshes" setting.`,
         ...(this.loadedIdentities.identities.length === 0 ? [join] : ['Choose Meshes']),
       );
       if (choice === join) await vscode.commands.executeCommand('claudemesh.joinMesh');
@@ -254,7 +256,7 @@ export class Ctx implements vscode.Disposable {
       return undefined;
     }
     const picked = await vscode.window.showQuickPick(
-      clients.map((client) => ({ label: client.mesh.slug, description: client.state.kind, client })),
+      clients.map((client) => ({ label: inline(client.mesh.slug), description: client.state.kind, client })),
       { title, placeHolder: 'Pick a mesh' },
     );
     return picked?.client;

@@ -1,11 +1,18 @@
 /**
  * Read-only virtual documents under the `claudemesh:` scheme: conversations, skills, shared-state values and memories.
- * A text document shows peer text as text, never as markup, which is why conversations are documents, not a webview.
+ *
+ * Everything in them is peer-authored, so they are plain text (a shared-state value: JSON), never Markdown: VS Code's
+ * Markdown support makes `[x](command:…)` links in a `.md` document Ctrl+clickable, and its preview renders HTML and
+ * fetches images. A plain-text document renders nothing; what it would still link (http, https and file URLs) is
+ * defanged by untrusted.ts. The language is ours, not the peer's: the file name is a sanitised title plus a fixed
+ * suffix (a peer's "Makefile" or "notes.md" picks no language), the first line is always our own (VS Code also
+ * guesses a language from the first line), and showDocument sets the language once more after opening.
  */
 import * as vscode from 'vscode';
-import type { Memory, OutboxStatus } from '../broker/types';
+import type { Memory, OutboxStatus, Skill } from '../broker/types';
 import type { Conversation, Conversations } from './conversations';
 import type { Ctx } from './ctx';
+import { documentJson, documentLine, documentText, inline } from './untrusted';
 
 export const SCHEME = 'claudemesh';
 
@@ -15,19 +22,31 @@ export type DocRef =
   | { kind: 'state'; meshId: string; key: string }
   | { kind: 'memory'; meshId: string; id: string };
 
-const EXTENSION: Record<DocRef['kind'], string> = { chat: '', skill: '.md', state: '.json', memory: '.md' };
+/** The fixed end of each document's file name: it decides the language (plaintext, or json for state values). */
+const SUFFIX: Record<DocRef['kind'], string> = { chat: ' (conversation)', skill: ' (skill)', state: ' (shared state).json', memory: ' (memory)' };
+const LANGUAGE: Record<DocRef['kind'], string> = { chat: 'plaintext', skill: 'plaintext', state: 'json', memory: 'plaintext' };
+
+/** The first line of every plain-text document: ours, so no language is guessed from a peer's first line. */
+const READ_ONLY_NOTE = 'shown as plain text; links in it are disabled';
 
 /**
- * `title` names the editor tab; it is untrusted text, so path-significant characters are replaced, and so are dots
- * in a conversation's title, whose language must not follow a peer's name ("bob.md"). The `/<kind>/` folder is what
- * the manifest's `resourcePath` when-clauses match.
+ * `title` names the editor tab; it is untrusted, so only letters, digits, spaces, dashes and underscores are kept
+ * (no dot: no extension, no path), and the kind's fixed suffix ends the name. The `/<kind>/` folder is what the
+ * manifest's `resourcePath` when-clauses match.
  */
 export function docUri(ref: DocRef, title: string): vscode.Uri {
-  const unsafe = ref.kind === 'chat' ? /[\u0000-\u001f/\\?#%*:|"<>.]/g : /[\u0000-\u001f/\\?#%*:|"<>]/g;
-  const safeTitle = title.replace(unsafe, '_').slice(0, 60) || ref.kind;
+  const safeTitle = inline(title, 40).replace(/[^\p{L}\p{N} _-]/gu, '_').trim() || ref.kind;
   const { kind, meshId, ...rest } = ref;
   const query = new URLSearchParams({ kind, mesh: meshId, id: Object.values(rest)[0] as string }).toString();
-  return vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${safeTitle}${EXTENSION[kind]}`, query });
+  return vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${safeTitle}${SUFFIX[kind]}`, query });
+}
+
+/** Opens a claudemesh document read-only, in the language its kind has (never one a peer's text suggests). */
+export async function showDocument(uri: vscode.Uri, options: vscode.TextDocumentShowOptions = { preview: true }): Promise<void> {
+  const ref = parseDocUri(uri);
+  let document = await vscode.workspace.openTextDocument(uri);
+  if (ref && document.languageId !== LANGUAGE[ref.kind]) document = await vscode.languages.setTextDocumentLanguage(document, LANGUAGE[ref.kind]);
+  await vscode.window.showTextDocument(document, options);
 }
 
 export function parseDocUri(uri: vscode.Uri): DocRef | undefined {
@@ -70,31 +89,58 @@ function timestamp(ms: number): string {
 export function renderConversation(conversation: Conversation, meshSlug: string): string {
   const heading =
     conversation.kind === 'direct'
-      ? `Direct messages with ${conversation.label}`
+      ? `Direct messages with ${documentLine(conversation.label)}`
       : conversation.kind === 'group'
-        ? `Messages to ${conversation.key}`
+        ? `Messages to ${documentLine(conversation.key)}`
         : 'Broadcasts and group messages (the broker does not say which group a received message was sent to)';
-  const lines = [`${heading} — mesh ${meshSlug}`, 'Reply with the "Claudemesh: Reply" button in this editor\'s title bar.', ''];
+  const lines = [`Claudemesh conversation, ${READ_ONLY_NOTE}.`, `${heading} — mesh ${documentLine(meshSlug)}`, 'Reply with the "Claudemesh: Reply" button in this editor\'s title bar.', ''];
   for (const entry of conversation.entries) {
-    let head = `[${timestamp(entry.at)}] ${entry.from}`;
+    let head = `[${timestamp(entry.at)}] ${documentLine(entry.from)}`;
     if (entry.row) {
-      head += ` → ${entry.row.targetLabel}`;
-      const why = entry.row.status === 'failed' ? entry.row.lastError : entry.row.status === 'not_delivered' ? entry.row.notDeliveredReason : undefined;
-      head += ` (${STATUS_TEXT[entry.row.status]}${why ? `: ${why}` : ''})`;
+      head += ` → ${documentLine(entry.row.targetLabel)}`;
+      head += ` (${STATUS_TEXT[entry.row.status] ?? entry.row.status}${entry.row.status === 'failed' && entry.row.lastError ? `: ${documentLine(entry.row.lastError, 300)}` : ''})`;
     }
     if (entry.message && entry.message.priority !== 'next') head += ` [${entry.message.priority}]`;
     lines.push(head + ':');
-    const body = entry.text ?? '[this message could not be decrypted]';
-    for (const line of body.split(/\r?\n/)) lines.push('    ' + line);
+    const body = entry.text === null ? '[this message could not be decrypted]' : documentText(entry.text);
+    for (const line of body.split('\n')) lines.push('    ' + line);
     lines.push('');
   }
   if (conversation.entries.length === 0) lines.push('No messages yet.');
   return lines.join('\n');
 }
 
+const RULE = '─'.repeat(60);
+
+export function renderSkill(skill: Skill, meshSlug: string): string {
+  return [
+    `Claudemesh skill, ${READ_ONLY_NOTE}.`,
+    `Name: ${documentLine(skill.name, 200)}`,
+    `Description: ${documentLine(skill.description, 1000)}`,
+    `Tags: ${documentLine(skill.tags.join(', '), 500)}`,
+    `Shared by ${documentLine(skill.author || 'unknown')} on mesh ${documentLine(meshSlug)}${skill.createdAt ? `, ${documentLine(skill.createdAt, 40)}` : ''}`,
+    RULE,
+    documentText(skill.instructions),
+  ].join('\n');
+}
+
 export function renderMemory(memory: Memory): string {
-  const tags = memory.tags.length ? `\nTags: ${memory.tags.join(', ')}` : '';
-  return `${memory.content}\n\n---\nRemembered by ${memory.rememberedBy} at ${memory.rememberedAt}${tags}\n`;
+  return [
+    `Claudemesh memory, ${READ_ONLY_NOTE}.`,
+    `Remembered by ${documentLine(memory.rememberedBy || 'unknown')} at ${documentLine(memory.rememberedAt, 40)}`,
+    ...(memory.tags.length ? [`Tags: ${documentLine(memory.tags.join(', '), 500)}`] : []),
+    RULE,
+    documentText(memory.content),
+  ].join('\n') + '\n';
+}
+
+/**
+ * A shared-state value as JSON, inside an object of ours: the JSON language fetches the schema named by the root's
+ * `$schema`, and a peer's value (which may well have one) is never the root.
+ */
+export function renderState(key: string, entry: { value: unknown; updatedBy?: string; updatedAt?: string } | undefined): string {
+  const envelope = { key, updatedBy: entry?.updatedBy ?? '', updatedAt: entry?.updatedAt ?? '', value: entry ? entry.value : null };
+  return documentJson(envelope) + '\n';
 }
 
 export class Documents implements vscode.TextDocumentContentProvider, vscode.Disposable {
@@ -124,7 +170,7 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
     const ref = parseDocUri(uri);
-    if (!ref) return `This claudemesh link is not valid: ${uri.toString()}`;
+    if (!ref) return 'This claudemesh link is not valid.';
     const client = this.ctx.client(ref.meshId);
     if (!client) return 'This mesh is not connected in this window. Check the "claudemesh.meshes" setting.';
     switch (ref.kind) {
@@ -136,13 +182,11 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
       }
       case 'skill': {
         const skill = await client.getSkill(ref.name);
-        if (!skill) return `The skill "${ref.name}" no longer exists in mesh ${client.mesh.slug}.`;
-        const front = [`name: ${skill.name}`, `description: ${skill.description}`, `tags: [${skill.tags.join(', ')}]`, `author: ${skill.author}`];
-        return `---\n${front.join('\n')}\n---\n\n${skill.instructions}`;
+        if (!skill) return `The skill "${documentLine(ref.name)}" no longer exists in mesh ${documentLine(client.mesh.slug)}.`;
+        return renderSkill(skill, client.mesh.slug);
       }
       case 'state': {
-        const entry = await client.getState(ref.key);
-        return entry ? JSON.stringify(entry.value, null, 2) + '\n' : 'null\n';
+        return renderState(ref.key, await client.getState(ref.key));
       }
       case 'memory': {
         const memory = this.findMemory(ref.meshId, ref.id);

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { MeshClientApi, Memory } from '../broker/types';
 import type { Ctx } from './ctx';
 import { MeshTree } from './meshTree';
-import { preview } from './text';
+import { block, inline } from './untrusted';
 
 export class MemoryNode {
   readonly type = 'memory';
@@ -22,7 +22,7 @@ export class MemoriesView extends MeshTree<MemoryNode> {
 
   show(client: MeshClientApi, query: string, memories: Memory[]): void {
     this.results.set(client.mesh.meshId, { query, memories });
-    this.view.description = `“${preview(query, 30)}”`;
+    this.view.description = `“${inline(query, 30)}”`;
     this.refresh();
   }
 
@@ -43,10 +43,10 @@ export class MemoriesView extends MeshTree<MemoryNode> {
 
   protected item(node: MemoryNode): vscode.TreeItem {
     const { memory } = node;
-    const item = new vscode.TreeItem(preview(memory.content, 70));
+    const item = new vscode.TreeItem(inline(memory.content, 70));
     item.id = `memory:${node.meshId}:${memory.id}`;
-    item.description = memory.tags.join(', ');
-    item.tooltip = `${memory.content}\n\nRemembered by ${memory.rememberedBy} at ${memory.rememberedAt}`;
+    item.description = inline(memory.tags.join(', '));
+    item.tooltip = block(`${block(memory.content, 1500)}\n\nRemembered by ${inline(memory.rememberedBy)} at ${inline(memory.rememberedAt, 40)}`);
     item.iconPath = new vscode.ThemeIcon('lightbulb');
     item.contextValue = 'memory';
     item.command = { command: 'claudemesh.openMemory', title: 'Open Memory', arguments: [node] };

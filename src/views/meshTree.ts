@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { ConnectionState, MeshClientApi } from '../broker/types';
 import type { Ctx } from './ctx';
+import { block, inline } from './untrusted';
 
 export class MeshNode {
   readonly type = 'mesh';
@@ -90,12 +91,12 @@ export abstract class MeshTree<T extends MeshScoped> implements vscode.TreeDataP
     const client = this.ctx.client(element.meshId);
     const state = client?.state ?? { kind: 'disconnected' };
     const item = new vscode.TreeItem(
-      client?.mesh.slug ?? element.meshId,
+      inline(client?.mesh.slug ?? element.meshId),
       client && this.shows(client) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
     );
     item.id = `mesh:${element.meshId}`;
     item.description = describeState(state);
-    item.tooltip = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;
+    item.tooltip = state.kind === 'failed' ? block(state.reason) : state.kind === 'reconnecting' ? block(state.lastError) : undefined;
     item.iconPath = new vscode.ThemeIcon(STATE_ICON[state.kind]);
     item.contextValue = state.kind === 'connected' ? 'mesh.connected' : 'mesh.offline';
     return item;
@@ -142,7 +143,7 @@ export class MeshCache<V> {
         return value;
       },
       (err: Error) => {
-        this.errors.set(meshId, `${client.mesh.slug}: ${err.message}`);
+        this.errors.set(meshId, inline(`${client.mesh.slug}: ${err.message}`, 300));
         return this.values.get(meshId);
       },
     );

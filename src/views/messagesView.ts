@@ -8,7 +8,8 @@ import type { MeshClientApi, OutboxRow, OutboxStatus } from '../broker/types';
 import { Conversation, Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { MeshTree } from './meshTree';
-import { plural, preview } from './text';
+import { plural } from './text';
+import { block, inline } from './untrusted';
 
 export class ConversationNode {
   readonly type = 'conversation';
@@ -82,24 +83,24 @@ export class MessagesView extends MeshTree<Node> {
     if (node instanceof OutgoingNode) {
       const { row } = node;
       const look = OUTGOING[row.status];
-      const item = new vscode.TreeItem(preview(row.text, 60));
+      const item = new vscode.TreeItem(inline(row.text, 60));
       item.id = `outgoing:${node.meshId}:${row.clientMessageId}`;
       item.description = look.text;
       item.iconPath = new vscode.ThemeIcon(look.icon);
-      item.tooltip = `To ${row.targetLabel} · ${look.text}${row.lastError ? `\n${row.lastError}` : ''}\nAttempts: ${row.attempts}`;
+      item.tooltip = block(`To ${inline(row.targetLabel)} · ${look.text}${row.lastError ? `\n${inline(row.lastError, 500)}` : ''}\nAttempts: ${row.attempts}`);
       item.contextValue = `outgoing.${row.status}`;
       return item;
     }
     const { conversation } = node;
     const pending = conversation.entries.some((e) => e.row && !isSettled(e.row));
-    const item = new vscode.TreeItem(conversation.label, pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(inline(conversation.label), pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     // VS Code remembers a row's collapse state by id: a row that had no children would stay collapsed when pending
     // messages appear under it, so the pending variant gets its own id and opens expanded.
     item.id = `conversation:${node.meshId}:${conversation.key}${pending ? ':pending' : ''}`;
     const last = conversation.entries[conversation.entries.length - 1];
-    const lastText = last ? `${last.direction === 'out' ? 'you: ' : ''}${preview(last.text ?? '[undecryptable]', 50)}` : '';
+    const lastText = last ? `${last.direction === 'out' ? 'you: ' : ''}${last.text === null ? '[undecryptable]' : inline(last.text, 50)}` : '';
     item.description = conversation.unread > 0 ? `${conversation.unread} unread · ${lastText}` : lastText;
-    item.tooltip = `${conversation.label} · ${plural(conversation.entries.length, 'message')}${conversation.unread ? `, ${conversation.unread} unread` : ''}`;
+    item.tooltip = `${inline(conversation.label)} · ${plural(conversation.entries.length, 'message')}${conversation.unread ? `, ${conversation.unread} unread` : ''}`;
     item.iconPath = new vscode.ThemeIcon(conversation.unread > 0 ? 'mail' : CONVERSATION_ICON[conversation.kind]);
     item.contextValue = 'conversation';
     item.command = { command: 'claudemesh.openConversation', title: 'Open Conversation', arguments: [node] };

@@ -1,13 +1,14 @@
 /**
  * Toasts for inbound messages (Reply / Open) and, when asked for, presence changes. Notification text renders
- * `[x](command:…)` as links, so everything a peer wrote goes through defuseLinks.
+ * `[x](command:…)` as links, so every one is built with `say` (notify.ts), which defuses what a peer wrote.
  */
 import * as vscode from 'vscode';
 import type { InboundMessage, MeshClientApi, PresenceEvent } from '../broker/types';
 import { conversationKeyOf, Conversations, peerName } from './conversations';
 import { Ctx, readSettings } from './ctx';
 import { parseDocUri } from './documents';
-import { defuseLinks, preview } from './text';
+import { inline } from './untrusted';
+import { say, showInfo, showWarning } from './notify';
 
 const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
   peer_joined: 'joined',
@@ -36,12 +37,11 @@ export class Notifications implements vscode.Disposable {
     if (setting === 'off' || (setting === 'direct' && message.kind !== 'direct')) return;
 
     const name = peerName(client, message.senderPubkey, message.senderName);
-    const where = message.kind === 'direct' ? '' : ' (to everyone or a group)';
-    const mesh = this.ctx.clients.length > 1 ? `[${client.mesh.slug}] ` : '';
-    const body = message.text === null ? 'sent a message that could not be decrypted' : preview(message.text, 160);
-    const text = defuseLinks(`${mesh}${name}${where}: ${body}`);
-    const show = message.priority === 'now' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-    const choice = await show(text, 'Reply', 'Open');
+    const where = message.kind === 'direct' ? say`` : say` (to everyone or a group)`;
+    const mesh = this.ctx.clients.length > 1 ? say`[${client.mesh.slug}] ` : say``;
+    const body = message.text === null ? say`sent a message that could not be decrypted` : say`${inline(message.text, 160)}`;
+    const show = message.priority === 'now' ? showWarning : showInfo;
+    const choice = await show(say`${mesh}${name}${where}: ${body}`, 'Reply', 'Open');
     // A reply to a multicast goes to its sender directly: the push does not say which group it was sent to.
     if (choice === 'Reply') await vscode.commands.executeCommand('claudemesh.reply', { meshId: client.mesh.meshId, key: message.senderPubkey, label: name });
     if (choice === 'Open') await vscode.commands.executeCommand('claudemesh.openConversation', { meshId: client.mesh.meshId, key });
@@ -57,7 +57,7 @@ export class Notifications implements vscode.Disposable {
   private onPresence(client: MeshClientApi, event: PresenceEvent): void {
     const verb = PRESENCE_TEXT[event.event];
     if (!verb || !readSettings().presenceNotifications || event.pubkey === client.sessionPubkey) return;
-    void vscode.window.showInformationMessage(defuseLinks(`${event.name || 'A peer'} ${verb} ${client.mesh.slug}.`));
+    void showInfo(say`${event.name || 'A peer'} ${verb} ${client.mesh.slug}.`);
   }
 
   dispose(): void {

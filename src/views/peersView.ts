@@ -8,6 +8,7 @@ import type { MeshClientApi, Peer, PeerStatus } from '../broker/types';
 import type { Ctx } from './ctx';
 import { MeshTree } from './meshTree';
 import { plural, shortKey } from './text';
+import { block, inline } from './untrusted';
 
 export class PeerNode {
   readonly type = 'peer';
@@ -40,6 +41,7 @@ export function visiblePeers(client: MeshClientApi): Peer[] {
   return client.peers.filter((p) => p.peerRole !== 'control-plane');
 }
 
+/** Plain text (the rule for peer text is block()), as every string here is the peer's own. */
 export function peerTooltip(peer: Peer, self: boolean): string {
   const lines = [`${peer.displayName}${self ? ' (you)' : ''}`, `Status: ${peer.status}`];
   if (peer.summary) lines.push(`Summary: ${peer.summary}`);
@@ -55,7 +57,7 @@ export function peerTooltip(peer: Peer, self: boolean): string {
   }
   if (peer.visible === false) lines.push('Hidden from other members');
   lines.push(`Connected since ${peer.connectedAt}`, `Key ${shortKey(peer.pubkey)} · member ${shortKey(peer.memberPubkey)}`);
-  return lines.join('\n');
+  return block(lines.join('\n'));
 }
 
 export class PeersView extends MeshTree<Node> {
@@ -68,7 +70,7 @@ export class PeersView extends MeshTree<Node> {
     const total = this.ctx.clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     this.view.description = this.ctx.clients.some((c) => c.state.kind === 'connected') ? plural(total, 'peer') : undefined;
     // A terminal failure needs the user (rejoin, fix the clock, take the session back): say why above the welcome.
-    const failures = this.ctx.clients.flatMap((c) => (c.state.kind === 'failed' ? [`${c.mesh.slug}: ${c.state.reason}`] : []));
+    const failures = this.ctx.clients.flatMap((c) => (c.state.kind === 'failed' ? [inline(`${c.mesh.slug}: ${c.state.reason}`, 300)] : []));
     this.view.message = failures.join('\n') || undefined;
     super.refresh();
   }
@@ -83,7 +85,7 @@ export class PeersView extends MeshTree<Node> {
     const nodes: Node[] = [...byMember].map(([member, sessions]) => (sessions.length === 1 ? sessions[0] : new MemberNode(meshId, member, sessions)));
     const isSelf = (n: Node) => (n instanceof PeerNode ? n.self : n.sessions.some((s) => s.self));
     const name = (n: Node) => (n instanceof PeerNode ? n.peer.displayName : n.sessions[0].peer.displayName);
-    return nodes.sort((a, b) => Number(isSelf(b)) - Number(isSelf(a)) || name(a).localeCompare(name(b)));
+    return nodes.sort((a, b) => Number(isSelf(b)) - Number(isSelf(a)) || String(name(a)).localeCompare(String(name(b))));
   }
 
   protected override children(element: Node): Node[] {
@@ -94,22 +96,22 @@ export class PeersView extends MeshTree<Node> {
     if (node instanceof MemberNode) {
       const first = node.sessions[0].peer;
       const self = node.sessions.some((s) => s.self);
-      const item = new vscode.TreeItem(`${first.displayName}${self ? ' (you)' : ''}`, vscode.TreeItemCollapsibleState.Expanded);
+      const item = new vscode.TreeItem(`${inline(first.displayName)}${self ? ' (you)' : ''}`, vscode.TreeItemCollapsibleState.Expanded);
       item.id = `member:${node.meshId}:${node.memberPubkey}`;
       item.description = plural(node.sessions.length, 'session');
       item.iconPath = new vscode.ThemeIcon('person');
-      item.tooltip = `${first.displayName}: ${plural(node.sessions.length, 'session')} of one member\nMember key ${shortKey(node.memberPubkey)}`;
+      item.tooltip = `${inline(first.displayName)}: ${plural(node.sessions.length, 'session')} of one member\nMember key ${inline(shortKey(node.memberPubkey))}`;
       item.contextValue = 'member';
       return item;
     }
     const { peer, self } = node;
-    const item = new vscode.TreeItem(`${peer.displayName}${self ? ' (you)' : ''}`);
+    const item = new vscode.TreeItem(`${inline(peer.displayName)}${self ? ' (you)' : ''}`);
     item.id = `peer:${node.meshId}:${peer.pubkey}`;
-    item.description = [peer.summary ?? '', peer.hostname && !peer.summary ? peer.hostname : ''].filter(Boolean).join(' ');
+    item.description = inline([peer.summary ?? '', peer.hostname && !peer.summary ? peer.hostname : ''].filter(Boolean).join(' '));
     item.tooltip = peerTooltip(peer, self);
     item.iconPath = STATUS_ICON[peer.status] ?? STATUS_ICON.idle;
     item.contextValue = self ? 'peer.self' : 'peer';
-    item.accessibilityInformation = { label: `${peer.displayName}, ${peer.status}${self ? ', you' : ''}` };
+    item.accessibilityInformation = { label: `${inline(peer.displayName)}, ${peer.status}${self ? ', you' : ''}` };
     return item;
   }
 }

@@ -4,6 +4,7 @@ import type { MeshClientApi, Peer, Priority } from '../broker/types';
 import { EVERYONE } from './conversations';
 import { visiblePeers } from './peersView';
 import { plural } from './text';
+import { inline } from './untrusted';
 
 export interface Target {
   /** Wire targetSpec: a session pubkey, `@group` or `*`. */
@@ -19,15 +20,15 @@ export async function pickTarget(client: MeshClientApi, title: string): Promise<
 
   type Item = vscode.QuickPickItem & { target?: Target };
   const items: Item[] = peers.map((peer) => ({
-    label: peer.displayName,
-    description: peer.summary ?? '',
-    detail: [peer.hostname, peer.status !== 'idle' ? peer.status : '', peer.cwd].filter(Boolean).join(' · '),
+    label: inline(peer.displayName),
+    description: inline(peer.summary),
+    detail: inline([peer.hostname, peer.status !== 'idle' ? peer.status : '', peer.cwd].filter(Boolean).join(' · ')),
     iconPath: new vscode.ThemeIcon('account'),
     target: { spec: peer.pubkey, label: peer.displayName },
   }));
   if (groups.size) items.push({ label: 'Groups', kind: vscode.QuickPickItemKind.Separator });
   for (const [name, count] of [...groups].sort()) {
-    items.push({ label: `@${name}`, description: plural(count, 'member'), iconPath: new vscode.ThemeIcon('organization'), target: { spec: `@${name}`, label: `@${name}` } });
+    items.push({ label: `@${inline(name)}`, description: plural(count, 'member'), iconPath: new vscode.ThemeIcon('organization'), target: { spec: `@${name}`, label: `@${name}` } });
   }
   items.push(
     { label: 'Everyone', kind: vscode.QuickPickItemKind.Separator },
@@ -44,7 +45,7 @@ export async function pickTarget(client: MeshClientApi, title: string): Promise<
 
 export async function pickPeer(client: MeshClientApi, title: string): Promise<Peer | undefined> {
   const picked = await vscode.window.showQuickPick(
-    visiblePeers(client).map((peer) => ({ label: peer.displayName, description: peer.summary ?? '', detail: peer.hostname, peer })),
+    visiblePeers(client).map((peer) => ({ label: inline(peer.displayName), description: inline(peer.summary), detail: inline(peer.hostname), peer })),
     { title, matchOnDescription: true, matchOnDetail: true },
   );
   return picked?.peer;

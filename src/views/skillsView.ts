@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { MeshClientApi, SkillSummary } from '../broker/types';
 import type { Ctx } from './ctx';
 import { CachedMeshTree } from './meshTree';
+import { block, inline } from './untrusted';
 
 export class SkillNode {
   readonly type = 'skill';
@@ -26,11 +27,11 @@ export class SkillsView extends CachedMeshTree<SkillNode, SkillSummary[]> {
 
   protected item(node: SkillNode): vscode.TreeItem {
     const { skill } = node;
-    const item = new vscode.TreeItem(skill.name);
+    const item = new vscode.TreeItem(inline(skill.name));
     item.id = `skill:${node.meshId}:${skill.name}`;
-    item.description = skill.description;
-    const tags = skill.tags.length ? `\nTags: ${skill.tags.join(', ')}` : '';
-    item.tooltip = `${skill.name}\n${skill.description}${tags}\nBy ${skill.author || 'unknown'}, ${skill.createdAt}`;
+    item.description = inline(skill.description);
+    const tags = skill.tags.length ? `\nTags: ${inline(skill.tags.join(', '), 300)}` : '';
+    item.tooltip = block(`${inline(skill.name)}\n${inline(skill.description, 600)}${tags}\nBy ${inline(skill.author || 'unknown')}, ${inline(skill.createdAt, 40)}`);
     item.iconPath = new vscode.ThemeIcon('book');
     item.contextValue = 'skill';
     item.command = { command: 'claudemesh.openSkill', title: 'Open Skill', arguments: [node] };

@@ -7,6 +7,7 @@ import type { MeshClientApi, StateEntry } from '../broker/types';
 import type { Ctx } from './ctx';
 import { CachedMeshTree } from './meshTree';
 import { jsonPreview } from './text';
+import { block, inline } from './untrusted';
 
 export class StateNode {
   readonly type = 'state';
@@ -36,10 +37,10 @@ export class StateView extends CachedMeshTree<StateNode, Map<string, StateEntry>
 
   protected item(node: StateNode): vscode.TreeItem {
     const { entry } = node;
-    const item = new vscode.TreeItem(entry.key);
+    const item = new vscode.TreeItem(inline(entry.key));
     item.id = `state:${node.meshId}:${entry.key}`;
-    item.description = jsonPreview(entry.value);
-    item.tooltip = `${entry.key} = ${jsonPreview(entry.value, 400)}\nUpdated by ${entry.updatedBy || 'unknown'}${entry.updatedAt ? ` at ${entry.updatedAt}` : ''}`;
+    item.description = inline(jsonPreview(entry.value), 60);
+    item.tooltip = block(`${inline(entry.key)} = ${inline(jsonPreview(entry.value, 400), 400)}\nUpdated by ${inline(entry.updatedBy || 'unknown')}${entry.updatedAt ? ` at ${inline(entry.updatedAt, 40)}` : ''}`);
     item.iconPath = new vscode.ThemeIcon('symbol-key');
     item.contextValue = 'stateEntry';
     item.command = { command: 'claudemesh.openStateJson', title: 'Open as JSON', arguments: [node] };

@@ -7,7 +7,8 @@ import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types'
 import type { Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { describeState } from './meshTree';
-import { escapeMarkdown, plural, shortKey } from './text';
+import { plural, shortKey } from './text';
+import { inline, markdown } from './untrusted';
 
 /** The only commands a tooltip link may run. */
 export const TOOLTIP_COMMANDS = ['claudemesh.reconnect', 'claudemesh.connect', 'claudemesh.showLogs', 'claudemesh.openPeers', 'claudemesh.joinMesh'];
@@ -70,7 +71,7 @@ export class StatusBar implements vscode.Disposable {
 
     const worst = SEVERITY.find((kind) => clients.some((c) => shownKind(c) === kind)) ?? 'disconnected';
     const shown = clients.find((c) => shownKind(c) === worst)!;
-    const label = clients.length === 1 ? clients[0].mesh.slug : `${clients.length} meshes`;
+    const label = clients.length === 1 ? inline(clients[0].mesh.slug, 40) : `${clients.length} meshes`;
     const peers = clients.filter((c) => shownKind(c) === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     const head: Record<ConnectionState['kind'], string> = {
       connected: `$(broadcast) ${label} · ${plural(peers, 'peer')}`,
@@ -92,14 +93,14 @@ export class StatusBar implements vscode.Disposable {
 
   private describe(client: MeshClientApi, now: number): string {
     const { state } = client;
-    const lines = [`**${escapeMarkdown(client.mesh.slug)}**: ${escapeMarkdown(describeState(state, now))}`];
+    const lines = [`**${markdown(client.mesh.slug)}**: ${markdown(describeState(state, now))}`];
     const name = state.kind === 'connected' ? state.displayName : this.ctx.displayName(client.mesh.meshId);
-    lines.push(`as ${escapeMarkdown(name || 'unnamed')} · member key ${escapeMarkdown(shortKey(client.mesh.pubkey))} · session key ${escapeMarkdown(shortKey(client.sessionPubkey))}`);
+    lines.push(`as ${markdown(name || 'unnamed')} · member key ${markdown(shortKey(client.mesh.pubkey))} · session key ${markdown(shortKey(client.sessionPubkey))}`);
     if (state.kind === 'connected') lines.push(plural(client.otherPeerCount, 'other peer'));
     const failed = client.outbox.filter((r) => r.status === 'failed').length;
     lines.push(`Outbox: ${pending(client.outbox)} waiting, ${failed} failed`);
     const lastError = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;
-    if (lastError) lines.push(`Last error: ${escapeMarkdown(lastError)}`);
+    if (lastError) lines.push(`Last error: ${markdown(lastError, 400)}`);
     return lines.join('  \n');
   }
 

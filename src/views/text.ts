@@ -1,21 +1,7 @@
 /**
- * Turning untrusted strings (peer names, summaries, message bodies, broker errors) into UI text.
- * Peer text must never become markup, HTML or a command link: every place that builds Markdown or a
- * notification goes through these helpers.
+ * Small text helpers for our own UI strings. Text from peers, the broker or a server goes through untrusted.ts
+ * before it reaches any surface.
  */
-
-/** Backslash-escapes every ASCII punctuation character (all CommonMark allows) and flattens newlines. */
-export function escapeMarkdown(text: string): string {
-  return text.replace(/\r?\n|\r/g, ' ').replace(/[!-/:-@[-`{-~]/g, '\\$&');
-}
-
-/**
- * Notification messages render `[label](command:…)` / `(https:…)` / `(file:…)` as clickable links. Breaking every
- * `](` keeps a peer from planting one; the text stays readable.
- */
-export function defuseLinks(text: string): string {
-  return text.replace(/\]\s*\(/g, '] (');
-}
 
 /** One line, at most `max` characters, for descriptions, toasts and quick picks. */
 export function preview(text: string, max = 80): string {

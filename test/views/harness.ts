@@ -58,6 +58,9 @@ export class FakeMeshClient implements MeshClientApi {
   outbox: OutboxRow[] = [];
   readonly calls: { method: string; args: unknown[] }[] = [];
   readonly stateEntries = new Map<string, StateEntry>();
+  /** What listSkills/getSkill and recall answer. */
+  skills: Skill[] = [];
+  memories: Memory[] = [];
   disposed = false;
 
   private readonly stateEmitter = new Emitter<ConnectionState>();
@@ -188,16 +191,16 @@ export class FakeMeshClient implements MeshClientApi {
   }
   async recall(query: string): Promise<Memory[]> {
     this.record('recall', query);
-    return [];
+    return this.memories;
   }
   async forget(memoryId: string): Promise<void> {
     this.record('forget', memoryId);
   }
   async listSkills(): Promise<SkillSummary[]> {
-    return [];
+    return this.skills;
   }
-  async getSkill(): Promise<Skill | undefined> {
-    return undefined;
+  async getSkill(name: string): Promise<Skill | undefined> {
+    return this.skills.find((s) => s.name === name);
   }
   async shareSkill(skill: { name: string }): Promise<void> {
     this.record('shareSkill', skill);

@@ -106,7 +106,9 @@ describe('a whole session against the local broker', function () {
     await vscode.until(() => seen.some((c) => c.key === 'owner' && c.value === 'me'), 'bob to see the new value');
     const build = (await vscode.readTree('claudemesh.state')).find((n) => n.label === 'build')!;
     await vscode.commands.executeCommand(build.command!, build.element);
-    assert.equal(vscode.shownDocuments.pop()?.getText(), '{\n  "green": true\n}\n');
+    const shown = vscode.shownDocuments.pop()!;
+    assert.equal(shown.languageId, 'json');
+    assert.deepEqual(JSON.parse(shown.getText()), { key: 'build', updatedBy: 'bob', updatedAt: JSON.parse(shown.getText()).updatedAt, value: { green: true } });
   });
 
   it('lists skills, opens their instructions, shares the current file and removes a skill', async () => {
@@ -116,8 +118,9 @@ describe('a whole session against the local broker', function () {
     assert.deepEqual([deploy.label, deploy.description], ['deploy', 'How we deploy']);
     await vscode.commands.executeCommand(deploy.command!, deploy.element);
     const document = vscode.shownDocuments.pop()!;
-    assert.equal(document.languageId, 'markdown');
-    assert.match(document.getText(), /# Deploy\nRun the pipeline\.$/);
+    assert.equal(document.languageId, 'plaintext', "a peer's Markdown is never rendered");
+    assert.match(document.getText(), /^Claudemesh skill, shown as plain text; links in it are disabled\.\nName: deploy\nDescription: How we deploy\n/);
+    assert.match(document.getText(), /\n# Deploy\nRun the pipeline\.$/);
 
     vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'review', 'SKILL.md')), '---\ndescription: Review a PR\n---\nRead the diff.\n'));
     vscode.ui.queue.inputBox.push((o) => o.value as string, (o) => o.value as string, 'review');

@@ -6,8 +6,6 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
-import { docUri, parseDocUri } from '../../src/views/documents';
-import { defuseLinks, escapeMarkdown } from '../../src/views/text';
 import { OutgoingNode } from '../../src/views/messagesView';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/ctx';
@@ -417,20 +415,3 @@ describe('views, status bar and commands over scripted clients', () => {
   });
 });
 
-describe('text from peers', () => {
-  it('escapes every Markdown-significant character', () => {
-    assert.equal(escapeMarkdown('[a](command:x) *b* <i>$(icon)'), '\\[a\\]\\(command\\:x\\) \\*b\\* \\<i\\>\\$\\(icon\\)');
-    assert.equal(escapeMarkdown('line\nbreak'), 'line break');
-  });
-
-  it('keeps a peer name from choosing a document path or language, and round-trips the reference', () => {
-    const uri = docUri({ kind: 'chat', meshId: 'm1', key: '@ops/team' }, '../../etc/passwd.md');
-    assert.equal(uri.path, '/chat/______etc_passwd_md');
-    assert.deepEqual(parseDocUri(uri), { kind: 'chat', meshId: 'm1', key: '@ops/team' });
-    assert.equal(docUri({ kind: 'skill', meshId: 'm1', name: 'a.b' }, 'a.b').path, '/skill/a.b.md');
-  });
-
-  it('breaks link syntax in notification text but keeps it readable', () => {
-    assert.equal(defuseLinks('[x](command:y) and [z] (w)'), '[x] (command:y) and [z] (w)');
-  });
-});

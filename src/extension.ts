@@ -52,7 +52,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
     ...registerCommands(app),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (['displayName', 'meshes', 'configPath'].some((key) => event.affectsConfiguration(`claudemesh.${key}`))) void ctx.reload();
+      if (['displayName', 'meshes', 'configPath', 'share'].some((key) => event.affectsConfiguration(`claudemesh.${key}`))) void ctx.reload();
     }),
   ];
   ctx.updateContextKeys();

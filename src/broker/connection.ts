@@ -47,7 +47,9 @@ export interface ConnectionOptions {
   sessionKey: SessionKey;
   sessionId: string;
   displayName?: string;
+  /** Shown to every member; may be '' (the broker needs the field, not a path). */
   cwd: string;
+  /** Shown to every member; defaults to os.hostname(), and '' sends none. */
   hostname?: string;
   channel?: string;
   peerType?: string;
@@ -254,12 +256,13 @@ export class BrokerConnection {
       sessionId: this.opts.sessionId,
       pid: process.pid,
       cwd: this.opts.cwd,
-      hostname: this.opts.hostname ?? os.hostname(),
       peerType: this.opts.peerType ?? 'human',
       channel: this.opts.channel ?? 'claudemesh-vscode',
       timestamp: now,
       signature: signSessionHello(mesh.meshId, mesh.pubkey, sessionKey.pubkey, sessionKey.secretKey, now),
     };
+    const hostname = this.opts.hostname ?? os.hostname();
+    if (hostname) hello.hostname = hostname;
     if (this.opts.displayName) hello.displayName = this.opts.displayName;
     if (this.opts.groups?.length) hello.groups = this.opts.groups;
     ws.send(JSON.stringify(hello));

@@ -1,6 +1,9 @@
 /**
  * Invite links and the v1 join flow (docs/protocol.md §9): resolve a short code to a token, check the
- * owner's signature and the expiry locally, then enrol a fresh keypair with the broker's `POST /join`.
+ * signature and the expiry locally, then enrol a fresh keypair with the broker's `POST /join`.
+ *
+ * What each step proves: the signature is made with the key carried inside the same token, so it shows the link is
+ * intact, not who made it. Only the broker's answer to `/join` shows the invite is real and makes us a member.
  */
 import { brokerUrlProblem, validateJoinedMesh } from './config';
 import { generateKeypair, signDetached, verifyDetached } from './crypto';
@@ -25,6 +28,9 @@ const RAW_TOKEN = /^[A-Za-z0-9_-]{21,}={0,2}$/;
 const BASE62_ID = /^[0-9A-Za-z]{32}$/;
 const HEX_PUBKEY = /^[0-9a-fA-F]{64}$/;
 const HEX_SIGNATURE = /^[0-9a-fA-F]{128}$/;
+/** How long any invite HTTP call may take. */
+export const INVITE_HTTP_TIMEOUT_MS = 15_000;
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
 /** `/i/<code>` or `/join/<token>`, optionally behind a two-letter locale such as `/es`. */
 const LINK_PATH = /^(?:\/[A-Za-z]{2})?\/(i|join)\/([^/]+)\/?$/;
 
@@ -36,7 +42,7 @@ function malformedLink(detail: string): InviteError {
 
 function linkFromPath(kind: string, value: string, base: string): InviteLink {
   if (kind === 'i') {
-    if (!SHORT_CODE.test(value)) throw malformedLink(`"${value}" is not an invite code (6 to 16 letters and digits).`);
+    if (!SHORT_CODE.test(value)) throw malformedLink('The code in this link is not an invite code (6 to 16 letters and digits).');
     return { kind: 'code', code: value, base };
   }
   if (!TOKEN.test(value)) throw malformedLink('The token in this join link is damaged (it must be base64url).');
@@ -53,10 +59,15 @@ export function parseInviteLink(input: string): InviteLink {
     try {
       url = new URL(text);
     } catch {
-      throw malformedLink(`"${text}" is not a valid URL.`);
+      throw malformedLink('This is not a valid URL.');
     }
     const match = LINK_PATH.exec(url.pathname);
-    if (!match) throw malformedLink(`"${text}" is not an invite link: its path must be /i/<code> or /join/<token>.`);
+    if (!match) throw malformedLink('This is not an invite link: its path must be /i/<code> or /join/<token>.');
+    // A short code is looked up over the network and the answer taken as the invite: only over TLS, except on this
+    // machine (a local broker in tests and demos).
+    if (match[1] === 'i' && url.protocol === 'http:' && !LOOPBACK_HOSTS.includes(url.hostname)) {
+      throw new InviteError('insecure_link', 'Invite links must start with https:// (plain http:// is accepted only for 127.0.0.1). Ask for the https link.');
+    }
     return linkFromPath(match[1], match[2], `${url.protocol}//${url.host}`);
   }
   if (SHORT_CODE.test(text)) return { kind: 'code', code: text, base: DEFAULT_INVITE_BASE };
@@ -113,7 +124,7 @@ function signedInviteString(fields: Omit<InvitePayload, 'signature'>): string {
 export function verifyInvite(payload: InvitePayload, nowMs: number): void {
   if (!HEX_PUBKEY.test(payload.owner_pubkey) || !HEX_SIGNATURE.test(payload.signature)) throw new InviteError('malformed', DAMAGED);
   if (!verifyDetached(signedInviteString(payload), payload.signature, payload.owner_pubkey)) {
-    throw new InviteError('bad_signature', "This invite's signature does not match the mesh owner's key, so it may have been altered. Ask the mesh owner for a new invite.");
+    throw new InviteError('bad_signature', 'This invite link was altered or damaged: its signature does not match the key it carries. Ask the mesh owner for a new invite.');
   }
   const urlProblem = brokerUrlProblem(payload.broker_url);
   if (urlProblem) throw new InviteError('malformed', `This invite's broker address ${urlProblem}. Ask the mesh owner for a new invite.`);
@@ -140,6 +151,22 @@ function reason(error: unknown): string {
   return `${error instanceof Error ? error.message : String(error)}${cause}`;
 }
 
+/**
+ * One invite HTTP call with a deadline; a network failure or a timeout becomes one InviteError naming `what` was being
+ * done and at which `base`.
+ */
+async function request(fetchImpl: typeof fetch, url: string, init: RequestInit, what: string, base: string, timeoutMs: number): Promise<Response> {
+  try {
+    return await fetchImpl(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+      const limit = timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`;
+      throw new InviteError('timeout', `${base} did not answer within ${limit} while ${what}. Check your connection and try again.`);
+    }
+    throw new InviteError('network', `Could not reach ${base} while ${what} (${reason(error)}). Check your connection and try again.`);
+  }
+}
+
 async function readJson(response: Response): Promise<Record<string, unknown> | undefined> {
   try {
     const body: unknown = await response.json();
@@ -149,13 +176,8 @@ async function readJson(response: Response): Promise<Record<string, unknown> | u
   }
 }
 
-export async function resolveShortCode(code: string, base: string, fetchImpl: typeof fetch = fetch): Promise<string> {
-  let response: Response;
-  try {
-    response = await fetchImpl(`${base}/api/public/invite-code/${encodeURIComponent(code)}`);
-  } catch (error) {
-    throw new InviteError('network', `Could not reach ${base} to look up invite code ${code} (${reason(error)}). Check your connection and try again.`);
-  }
+export async function resolveShortCode(code: string, base: string, fetchImpl: typeof fetch = fetch, timeoutMs = INVITE_HTTP_TIMEOUT_MS): Promise<string> {
+  const response = await request(fetchImpl, `${base}/api/public/invite-code/${encodeURIComponent(code)}`, {}, `looking up invite code ${code}`, base, timeoutMs);
   const body = await readJson(response);
   if (response.status === 404 || body?.found === false) {
     throw new InviteError('not_found', `Invite code ${code} was not found at ${base}. Check it for typos, or ask the mesh owner for a new invite.`);
@@ -196,6 +218,10 @@ export interface AcceptInviteOptions {
   onProgress?: (step: string) => void;
   /** A fresh keypair is generated when omitted (one keypair per joined mesh). */
   keypair?: { pubkey: string; secretKey: string };
+  /** Where a mesh is already joined (e.g. "the claudemesh config"), or undefined; a joined mesh is refused before /join. */
+  alreadyJoined?: (meshId: string) => string | undefined;
+  /** Deadline for each HTTP call; INVITE_HTTP_TIMEOUT_MS by default. */
+  timeoutMs?: number;
 }
 
 export async function acceptInvite(input: string, opts: AcceptInviteOptions): Promise<JoinedMesh> {
@@ -207,32 +233,42 @@ export async function acceptInvite(input: string, opts: AcceptInviteOptions): Pr
   let token: string;
   if (link.kind === 'code') {
     progress(`Looking up invite code ${link.code}…`);
-    token = await resolveShortCode(link.code, link.base, fetchImpl);
+    token = await resolveShortCode(link.code, link.base, fetchImpl, opts.timeoutMs);
   } else {
     token = link.token;
   }
 
-  progress('Checking the invite signature…');
+  progress("Checking the link's signature (it shows the link is intact; the broker's answer decides membership)…");
   const payload = decodeInviteToken(token);
   // Checked before any enrolment request, so a forged or stale invite never reaches the broker.
   verifyInvite(payload, now());
+
+  const joinedAs = opts.alreadyJoined?.(payload.mesh_id);
+  if (joinedAs) {
+    throw new InviteError(
+      'already_joined',
+      `You have already joined the mesh "${payload.mesh_slug}" (${joinedAs}). Joining again would enrol a second member with a new key; to re-join, remove the old entry first.`,
+    );
+  }
 
   const displayName = typeof opts.displayName === 'string' ? opts.displayName.trim() : '';
   if (displayName === '') throw new InviteError('invalid_display_name', 'Choose a display name before joining, so other peers know who you are.');
 
   const keypair = opts.keypair ?? generateKeypair();
   const base = brokerHttpBase(payload.broker_url);
-  progress(`Joining mesh "${payload.mesh_slug}"…`);
-  let response: Response;
-  try {
-    response = await fetchImpl(`${base}/join`, {
+  progress(`Asking the broker to enrol you in mesh "${payload.mesh_slug}"…`);
+  const response = await request(
+    fetchImpl,
+    `${base}/join`,
+    {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ invite_token: token, invite_payload: payload, peer_pubkey: keypair.pubkey, display_name: displayName }),
-    });
-  } catch (error) {
-    throw new InviteError('network', `Could not reach the broker at ${base} (${reason(error)}). Check your connection and try again.`);
-  }
+    },
+    'enrolling you with the broker',
+    base,
+    opts.timeoutMs ?? INVITE_HTTP_TIMEOUT_MS,
+  );
   const body = await readJson(response);
   if (response.status !== 200 || body?.ok !== true) throw joinRefusal(response.status, body);
 

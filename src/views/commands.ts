@@ -433,7 +433,7 @@ const copyPublicKey: MeshHandler = async (_app, client, arg) => {
 async function joinMesh(app: App): Promise<void> {
   const link = await vscode.window.showInputBox({
     title: 'Join Mesh from Invite Link',
-    prompt: 'Paste a claudemesh invite link (https://claudemesh.com/i/…), a code, or an ic://join/… token',
+    prompt: "Paste a claudemesh invite link (https://claudemesh.com/i/…), a code, or an ic://join/… token. Its signature shows the link is intact; the broker's answer is what makes you a member.",
     ignoreFocusOut: true,
     validateInput: (value) => {
       if (!value.trim()) return 'Paste the invite link you were sent.';
@@ -456,7 +456,15 @@ async function joinMesh(app: App): Promise<void> {
   let mesh;
   try {
     mesh = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Claudemesh: joining mesh' }, (progress) =>
-      acceptInvite(link.trim(), { displayName, onProgress: (message) => progress.report({ message: inline(message, 200) }) }),
+      acceptInvite(link.trim(), {
+        displayName,
+        onProgress: (message) => progress.report({ message: inline(message, 200) }),
+        alreadyJoined: (meshId) => {
+          const joined = app.ctx.identities.find((i) => i.mesh.meshId === meshId);
+          if (!joined) return undefined;
+          return joined.source === 'cli' ? `it is in the claudemesh config, ${app.ctx.configPath}` : 'it was joined in VS Code';
+        },
+      }),
     );
   } catch (err) {
     app.ctx.log.warn(`Join failed: ${errorMessage(err)}`);
@@ -470,7 +478,7 @@ async function joinMesh(app: App): Promise<void> {
   }
   await app.ctx.reload();
   app.ctx.log.info(`Joined mesh ${mesh.slug} as member ${mesh.memberId}`);
-  const choice = await showInfo(say`Claudemesh: joined mesh "${mesh.slug}".`, 'Open Peers');
+  const choice = await showInfo(say`Claudemesh: joined mesh "${mesh.slug}": the broker accepted you as a member.`, 'Open Peers');
   if (choice === 'Open Peers') await vscode.commands.executeCommand('claudemesh.openPeers');
 }
 

@@ -18,6 +18,7 @@ import { inline } from './untrusted';
 export type ClientFactory = (options: MeshClientOptions) => MeshClientApi;
 
 export type NotificationSetting = 'all' | 'direct' | 'off';
+export type FolderSharing = 'fullPath' | 'folderName' | 'nothing';
 
 export interface Settings {
   displayName: string;
@@ -26,11 +27,14 @@ export interface Settings {
   autoConnect: boolean;
   notifications: NotificationSetting;
   presenceNotifications: boolean;
+  shareWorkingFolder: FolderSharing;
+  shareHostName: boolean;
 }
 
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration('claudemesh');
   const notifications = config.get<string>('notifications', 'all');
+  const folder = config.get<string>('share.workingFolder', 'folderName');
   return {
     displayName: config.get<string>('displayName', '').trim(),
     meshes: config.get<string[]>('meshes', []).filter((m) => typeof m === 'string' && m.trim() !== ''),
@@ -38,13 +42,23 @@ export function readSettings(): Settings {
     autoConnect: config.get<boolean>('autoConnect', true),
     notifications: notifications === 'direct' || notifications === 'off' ? notifications : 'all',
     presenceNotifications: config.get<boolean>('presenceNotifications', false),
+    shareWorkingFolder: folder === 'fullPath' || folder === 'nothing' ? folder : 'folderName',
+    shareHostName: config.get<boolean>('share.hostName', true),
   };
+}
+
+/** What the hello tells every member about this machine, as the share.* settings allow. */
+export function presenceFields(settings: Settings, folder: string | undefined, hostname: string): { cwd: string; hostname: string } {
+  const cwd = !folder || settings.shareWorkingFolder === 'nothing' ? '' : settings.shareWorkingFolder === 'fullPath' ? folder : path.basename(folder);
+  return { cwd, hostname: settings.shareHostName ? hostname : '' };
 }
 
 interface MeshEntry {
   identity: Identity;
   client: MeshClientApi;
   displayName: string;
+  /** The presence fields its hello sent; a change of the share.* settings reconnects with new ones. */
+  presence: string;
   subscriptions: { dispose(): void }[];
 }
 
@@ -126,17 +140,18 @@ export class Ctx implements vscode.Disposable {
     const settings = readSettings();
     this.loadedIdentities = await loadIdentities(this.context, settings.configPath || undefined);
     const displayName = settings.displayName || this.loadedIdentities.displayName || defaultDisplayName();
+    const presence = presenceFields(settings, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, os.hostname());
     const wanted = new Map(this.loadedIdentities.identities.filter((i) => isSelected(i.mesh, settings.meshes)).map((i) => [i.mesh.meshId, i]));
 
     for (const [meshId, entry] of this.entries) {
       const identity = wanted.get(meshId);
       const same = identity && identity.mesh.pubkey === entry.identity.mesh.pubkey && identity.mesh.brokerUrl === entry.identity.mesh.brokerUrl;
-      if (same && entry.displayName === displayName) continue;
+      if (same && entry.displayName === displayName && entry.presence === JSON.stringify(presence)) continue;
       await this.remove(meshId, !same);
     }
     for (const [meshId, identity] of wanted) {
       if (this.entries.has(meshId) || this.disposed) continue;
-      await this.add(identity, displayName, settings.autoConnect);
+      await this.add(identity, displayName, presence, settings.autoConnect);
     }
     // Fired after every load, not only on change: the views and status bar also show which identities exist.
     this.clientsChanged.fire();
@@ -144,7 +159,7 @@ export class Ctx implements vscode.Disposable {
     this.reportProblems();
   }
 
-  private async add(identity: Identity, displayName: string, autoConnect: boolean): Promise<void> {
+  private async add(identity: Identity, displayName: string, presence: { cwd: string; hostname: string }, autoConnect: boolean): Promise<void> {
     const { mesh } = identity;
     const session = await this.sessionKeys.acquire(mesh.meshId);
     const client = this.createClient({
@@ -154,8 +169,7 @@ export class Ctx implements vscode.Disposable {
       sessionKey: session.sessionKey,
       sessionId: session.sessionId,
       displayName,
-      cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
-      hostname: os.hostname(),
+      ...presence,
       log: this.log,
     });
     const subscriptions = [
@@ -173,7 +187,7 @@ export class Ctx implements vscode.Disposable {
       client.onDidChangeSharedState((change) => this.sharedStateChanged.fire({ client, change })),
       client.onPresence((event) => this.presence.fire({ client, event })),
     ];
-    this.entries.set(mesh.meshId, { identity, client, displayName, subscriptions });
+    this.entries.set(mesh.meshId, { identity, client, displayName, presence: JSON.stringify(presence), subscriptions });
     this.log.info(`${mesh.slug}: identity from ${identity.source === 'cli' ? 'the claudemesh config' : 'VS Code'}, session slot ${session.slot}`);
     if (autoConnect) client.connect();
   }

@@ -98,6 +98,18 @@ describe('invite', () => {
         assert.throws(() => parseInviteLink(input), assertInviteError('malformed_link', /https:\/\/claudemesh\.com\/i\//));
       });
     }
+
+    it('looks short codes up over https only, except on this machine', () => {
+      assert.throws(() => parseInviteLink('http://claudemesh.com/i/Ab12Cd34'), assertInviteError('insecure_link', /must start with https:\/\//));
+      assert.deepEqual(parseInviteLink('http://localhost:9/i/abcdef'), { kind: 'code', code: 'abcdef', base: 'http://localhost:9' });
+      assert.deepEqual(parseInviteLink('http://[::1]:9/i/abcdef'), { kind: 'code', code: 'abcdef', base: 'http://[::1]:9' });
+    });
+
+    it('never repeats the pasted text, which may hold a whole invite token', () => {
+      for (const input of [`https://claudemesh.com/x/${token}`, `https://[${token}/i/x`]) {
+        assert.throws(() => parseInviteLink(input), (error: Error) => !error.message.includes(token.slice(0, 20)));
+      }
+    });
   });
 
   describe('decodeInviteToken', () => {
@@ -273,7 +285,31 @@ describe('invite', () => {
       const port = (closed.address() as AddressInfo).port;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
       const unreachable = createInviteToken(inviteFields({ broker_url: `ws://127.0.0.1:${port}/ws` }), owner.secretKey);
-      await assert.rejects(acceptInvite(unreachable, { displayName: 'Ada', now: () => NOW }), assertInviteError('network', /Could not reach the broker/));
+      await assert.rejects(acceptInvite(unreachable, { displayName: 'Ada', now: () => NOW }), assertInviteError('network', /Could not reach http:\/\/127\.0\.0\.1:\d+ while enrolling you/));
+    });
+
+    it('gives up on a server that never answers, with a message that says so', async () => {
+      const silent = http.createServer(() => undefined);
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const port = (silent.address() as AddressInfo).port;
+      try {
+        const token = createInviteToken(inviteFields({ broker_url: `ws://127.0.0.1:${port}/ws` }), owner.secretKey);
+        await assert.rejects(acceptInvite(token, { displayName: 'Ada', now: () => NOW, timeoutMs: 200 }), assertInviteError('timeout', /did not answer within 200 ms while enrolling you/));
+        await assert.rejects(resolveShortCode('GoodCode1', `http://127.0.0.1:${port}`, fetch, 1000), assertInviteError('timeout', /did not answer within 1 s while looking up invite code GoodCode1/));
+      } finally {
+        silent.closeAllConnections();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    });
+
+    it('refuses a mesh that is already joined before enrolling anything, naming where it is joined', async () => {
+      const seen: string[] = [];
+      await assert.rejects(
+        acceptInvite(`${origin}/i/GoodCode1`, { displayName: 'Ada', now: () => NOW, alreadyJoined: (meshId) => (seen.push(meshId), 'it is in the claudemesh config') }),
+        assertInviteError('already_joined', /already joined the mesh "team" \(it is in the claudemesh config\)/),
+      );
+      assert.deepEqual(seen, [MESH_ID]);
+      assert.deepEqual(requests.map((r) => r.url), ['/api/public/invite-code/GoodCode1'], 'no /join');
     });
   });
 });

@@ -1,15 +1,17 @@
 /**
  * Secrets stay inside the extension: other extensions get no exports outside tests, and a config with key material
  * in every field shape produces problems that name file, entry and field but never put the key in a toast, the log,
- * workspace or global state, or the settings.
+ * workspace or global state, or the settings. And the hello tells other members only what the share.* settings allow.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { generateKeypair } from '../../src/broker/crypto';
 import { activate, deactivate } from '../../src/extension';
 import * as vscode from '../support/fakeVscode';
-import { FakeRun, makeMesh, scratchDir, startWithFakes } from './harness';
+import { FAST_TIMING, MeshFixture, waitUntil } from '../support/meshFixture';
+import { FakeRun, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 
@@ -105,6 +107,66 @@ describe('secrets stay inside the extension', () => {
         // Any 12 characters in a row of the key is too many.
         for (let i = 0; i + 12 <= form.length; i += 4) assert.ok(!text.includes(form.slice(i, i + 12)), `part of the planted key appears in ${where}:\n${text}`);
       }
+    }
+  });
+});
+
+describe('what the hello shares about this machine', () => {
+  let dir: string;
+  let run: FakeRun | undefined;
+
+  beforeEach(() => {
+    vscode.reset();
+    dir = scratchDir();
+    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(path.join(dir, 'api')), name: 'api', index: 0 }];
+  });
+
+  afterEach(async () => {
+    await run?.running.dispose();
+    run = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends only the folder name and the host name by default, and what the settings say after a change', async () => {
+    await useConfig(dir, [makeMesh('team')]);
+    run = await startWithFakes(root);
+    const first = run.client('team');
+    assert.deepEqual([first.options.cwd, first.options.hostname], ['api', os.hostname()]);
+
+    await vscode.workspace.getConfiguration('claudemesh').update('share.workingFolder', 'nothing');
+    await vscode.until(() => run!.client('team') !== first, 'a reconnect with the new presence fields');
+    assert.ok(first.disposed);
+    assert.deepEqual([run.client('team').options.cwd, run.client('team').options.hostname], ['', os.hostname()]);
+
+    await vscode.workspace.getConfiguration('claudemesh').update('share.hostName', false);
+    await vscode.workspace.getConfiguration('claudemesh').update('share.workingFolder', 'fullPath');
+    await vscode.until(() => run!.client('team').options.cwd !== '' && run!.client('team').options.hostname === '', 'the full path without a host name');
+    assert.equal(run.client('team').options.cwd, path.join(dir, 'api'));
+  });
+
+  it('never falls back to the home folder when no folder is open', async () => {
+    vscode.workspace.workspaceFolders = undefined;
+    await useConfig(dir, [makeMesh('team')]);
+    await vscode.workspace.getConfiguration('claudemesh').update('share.workingFolder', 'fullPath');
+    run = await startWithFakes(root);
+    assert.equal(run.client('team').options.cwd, '');
+  });
+
+  it('leaves the host name out of the hello itself, so the broker lists none', async function () {
+    this.timeout(20_000);
+    const fx = await MeshFixture.start();
+    try {
+      fx.client(fx.member('quiet'), { timing: FAST_TIMING, hostname: '', cwd: '' }).connect();
+      const watcher = fx.client(fx.member('watcher'), { timing: FAST_TIMING });
+      watcher.connect();
+      await waitUntil(() => watcher.state.kind === 'connected', 'the watcher to connect');
+      await waitUntil(() => watcher.peers.some((p) => p.displayName === 'quiet'), 'the quiet peer listed');
+      const listed = (await watcher.listPeers()).find((p) => p.displayName === 'quiet');
+      assert.ok(listed);
+      assert.deepEqual([listed.hostname, listed.cwd], [undefined, '']);
+      assert.equal((await watcher.listPeers()).find((p) => p.displayName === 'watcher')?.hostname, os.hostname());
+    } finally {
+      await fx.close();
     }
   });
 });

@@ -195,11 +195,26 @@ describe('a whole session against the local broker', function () {
       const saved = joined() as Record<string, unknown>[];
       assert.deepEqual(saved.map((m) => [m.slug, 'secretKey' in m]), [['ops', false]]);
       assert.deepEqual(memberSecrets(), [`claudemesh.memberSecret/${opsMeshId}/${ops.mesh.pubkey}`]);
-      assert.ok(vscode.ui.progress.some((p) => p.message?.startsWith('Joining mesh "ops"')), 'progress was shown');
+      assert.ok(vscode.ui.progress.some((p) => p.message?.startsWith('Asking the broker to enrol you in mesh "ops"')), 'progress was shown');
+      assert.ok(vscode.ui.progress.some((p) => /signature \(it shows the link is intact; the broker's answer decides membership\)/.test(p.message ?? '')));
+      assert.match(vscode.ui.messages[vscode.ui.messages.length - 1].message, /joined mesh "ops": the broker accepted you as a member/);
       await vscode.until(async () => (await vscode.readTree('claudemesh.peers'))[1]?.children.length > 0, 'our own row in the ops mesh');
       const tree = await vscode.readTree('claudemesh.peers');
       assert.deepEqual(labels(tree), ['test-mesh', 'ops']);
       assert.deepEqual(labels(tree[1].children), ['me (you)']);
+    });
+
+    it('refuses to join a mesh again, from the CLI config or from VS Code, naming where it is joined', async () => {
+      const before = vscode.ui.messages.length;
+      for (const meshId of [me.mesh.meshId, opsMeshId]) {
+        vscode.ui.queue.inputBox.push(`${fx.broker.httpUrl}/i/${fx.broker.createInvite(meshId).code}`);
+        await vscode.commands.executeCommand('claudemesh.joinMesh');
+      }
+      const [fromCli, fromVsCode] = vscode.ui.messages.slice(before);
+      assert.match(fromCli.message, /already joined the mesh "test-mesh" \(it is in the claudemesh config, .*config\.json\)/);
+      assert.match(fromVsCode.message, /already joined the mesh "ops" \(it was joined in VS Code\)/);
+      assert.equal((joined() as unknown[]).length, 1, 'nothing new saved');
+      assert.equal(memberSecrets().length, 1);
     });
   });
 

@@ -41,6 +41,9 @@ export interface App {
   presence: PeerListPoller;
 }
 
+/** `publisher.name#id` of the Getting Started walkthrough in package.json. */
+const WALKTHROUGH = 'claudemesh.claudemesh-vscode#claudemesh.gettingStarted';
+
 type MeshHandler = (app: App, client: MeshClientApi, arg: unknown) => Promise<unknown>;
 interface MeshCommand {
   id: string;
@@ -547,6 +550,7 @@ export const COMMANDS: CommandSpec[] = [
   { id: 'claudemesh.openConfig', run: openConfig },
   { id: 'claudemesh.showLogs', run: async (app) => app.ctx.log.show() },
   { id: 'claudemesh.openPeers', run: async () => vscode.commands.executeCommand('claudemesh.peers.focus') },
+  { id: 'claudemesh.openWalkthrough', run: async () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH, false) },
   { id: 'claudemesh.retryFailed', run: retryFailed },
   { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
   { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },

@@ -24,6 +24,10 @@ function viewsNamedIn(when: string): { exact: string[]; patterns: RegExp[] } {
   return { exact, patterns };
 }
 
+function viewsWithWhen(): { id: string; when: string }[] {
+  return Object.values<{ id: string; when?: string }[]>(contributes.views).flat().flatMap((v) => (v.when ? [{ id: v.id, when: v.when }] : []));
+}
+
 describe('the manifest', () => {
   let scratch: string;
 
@@ -84,8 +88,33 @@ describe('the manifest', () => {
     }
   });
 
+  it('gives the walkthrough steps media that exist, links to contributed commands and events that can happen', () => {
+    const [walkthrough] = contributes.walkthroughs;
+    assert.equal(`${manifest.publisher}.${manifest.name}#${walkthrough.id}`, 'claudemesh.claudemesh-vscode#claudemesh.gettingStarted', 'the id claudemesh.openWalkthrough opens');
+    for (const step of walkthrough.steps) {
+      assert.ok(fs.existsSync(path.join(root, step.media.markdown)), `step ${step.id} shows ${step.media.markdown}`);
+      for (const [, id] of step.description.matchAll(/\(command:([\w.]+)/g)) assert.ok(commandIds.includes(id), `step ${step.id} links ${id}`);
+      for (const event of step.completionEvents as string[]) {
+        const [kind, target] = event.split(':');
+        if (kind === 'onCommand') assert.ok(commandIds.includes(target), `step ${step.id} completes on ${event}`);
+        else if (kind === 'onView') assert.ok(viewIds.includes(target), `step ${step.id} completes on ${event}`);
+        else if (kind === 'onContext') assert.ok(vscode.contextKeys.has(target), `step ${step.id} completes on ${event}, which is never set`);
+        else assert.fail(`step ${step.id}: unexpected completion event ${event}`);
+      }
+    }
+  });
+
+  it('binds keys only to contributed commands', () => {
+    for (const binding of contributes.keybindings) assert.ok(commandIds.includes(binding.command), binding.command);
+  });
+
   it('only uses claudemesh.* context keys that activate() sets', () => {
-    const whens = [...menuEntries.map(([, e]) => e.when ?? ''), ...contributes.viewsWelcome.map((w: { when?: string }) => w.when ?? '')];
+    const whens = [
+      ...menuEntries.map(([, e]) => e.when ?? ''),
+      ...contributes.viewsWelcome.map((w: { when?: string }) => w.when ?? ''),
+      ...viewsWithWhen().map((v) => v.when),
+      ...contributes.keybindings.map((k: { when?: string }) => k.when ?? ''),
+    ];
     const keys = new Set(whens.flatMap((when) => [...when.matchAll(/\b(claudemesh\.\w+)\b/g)].map((m) => m[1])));
     for (const key of keys) {
       if (viewIds.includes(key) || commandIds.includes(key)) continue;

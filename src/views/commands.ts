@@ -111,10 +111,17 @@ async function targetFromArg(client: MeshClientApi, arg: unknown, title: string)
   return pickTarget(client, title);
 }
 
+/** What the message prompt says about who can read it: only a DM is sealed for one session (docs/protocol.md §5). */
+export function howItTravels(targetSpec: string): string {
+  if (targetSpec === '*') return 'Sent to everyone on the mesh; every member can read it (not end-to-end encrypted)';
+  if (targetSpec.startsWith('@')) return `Sent to the group ${inline(targetSpec)}; every member of the mesh can read it (not end-to-end encrypted)`;
+  return 'Sent end-to-end encrypted: only this peer\'s session can read it';
+}
+
 const sendMessage: MeshHandler = async (_app, client, arg) => {
   const target = await targetFromArg(client, arg, 'Send Message');
   if (!target) return;
-  const text = await askText(`Message to ${inline(target.label)}`, 'The message (sent end-to-end encrypted to a peer; in the clear to a group or everyone)');
+  const text = await askText(`Message to ${inline(target.label)}`, howItTravels(target.spec));
   if (text === undefined) return;
   const priority = await pickPriority();
   if (!priority) return;
@@ -125,7 +132,7 @@ const reply: MeshHandler = async (app, client, arg) => {
   const conversation = conversationOf(arg);
   if (!conversation) return sendMessage(app, client, arg);
   const label = conversation.label ?? app.conversations.get(client, conversation.key)?.label ?? conversation.key;
-  const text = await askText(`Reply to ${inline(label)}`, conversation.key.startsWith('@') || conversation.key === '*' ? 'Sent to the whole group, in the clear' : 'Sent end-to-end encrypted');
+  const text = await askText(`Reply to ${inline(label)}`, howItTravels(conversation.key));
   if (text === undefined) return;
   await sendTo(client, { spec: conversation.key, label }, text);
   await app.conversations.markRead(client, conversation.key);
@@ -198,7 +205,8 @@ async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): 
 const remember: MeshHandler = async (_app, client) => {
   const editor = vscode.window.activeTextEditor;
   const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
-  const content = selected || (await askText('Remember', 'What should the mesh remember?'));
+  // The selection is shown in the box before anything is stored: the user sees, and can trim, what every peer will read.
+  const content = await askText('Remember', 'What the mesh will remember (every member can read it)', selected);
   if (!content) return;
   const tags = await vscode.window.showInputBox({ title: 'Tags (optional)', prompt: 'Comma-separated tags, e.g. build, release', ignoreFocusOut: true });
   if (tags === undefined) return;
@@ -251,15 +259,28 @@ const forget: MeshHandler = async (app, client, arg) => {
 
 // ---- shared state --------------------------------------------------------------------------------------------
 
+/**
+ * What the user typed as a shared-state value: JSON when it parses (42, true, {"a": 1}, "quoted"), else the text
+ * itself, so "Friday 14:00" is stored as that string.
+ */
+export function parseStateValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** How a value is shown for editing, so that saving it unchanged stores the same value. */
+export function stateValueText(value: unknown): string {
+  // A string that would parse as something else ("42", "true", "[1]") keeps its quotes.
+  return typeof value === 'string' && typeof parseStateValue(value) === 'string' ? value : JSON.stringify(value);
+}
+
 /** Why `text` cannot be a shared-state value, or undefined when it can. */
 export function stateValueProblem(text: string): string | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return `Not valid JSON (${errorMessage(err)}). Put text in double quotes: "like this".`;
-  }
-  return value === null ? 'The mesh cannot store null; use another JSON value.' : undefined;
+  if (!text.trim()) return 'Type a value: text, or JSON such as 42, true or {"a": 1}.';
+  return parseStateValue(text) === null ? 'The mesh cannot store null; use another value.' : undefined;
 }
 
 async function editState(client: MeshClientApi, key: string | undefined, current?: StateEntry): Promise<void> {
@@ -274,13 +295,13 @@ async function editState(client: MeshClientApi, key: string | undefined, current
   if (!finalKey) return;
   const value = await vscode.window.showInputBox({
     title: `Set State: ${finalKey}`,
-    prompt: 'The value, as JSON (e.g. "text", 42, true, {"a": 1})',
-    value: current ? JSON.stringify(current.value) : '',
+    prompt: 'The value: text, or JSON such as 42, true or {"a": 1} (quote text that looks like JSON: "42")',
+    value: current ? stateValueText(current.value) : '',
     ignoreFocusOut: true,
     validateInput: stateValueProblem,
   });
   if (value === undefined) return;
-  await client.setState(finalKey.trim(), JSON.parse(value));
+  await client.setState(finalKey.trim(), parseStateValue(value));
 }
 
 async function stateNodeOrPick(app: App, client: MeshClientApi, arg: unknown, title: string): Promise<StateNode | undefined> {
@@ -589,7 +610,10 @@ export const COMMANDS: CommandSpec[] = [
     id: 'claudemesh.copyStateValue',
     online: async (app, client, arg) => {
       const node = await stateNodeOrPick(app, client, arg, 'Copy Value');
-      if (node) await vscode.env.clipboard.writeText(JSON.stringify(node.entry.value, null, 2));
+      if (!node) return;
+      await vscode.env.clipboard.writeText(typeof node.entry.value === 'string' ? node.entry.value : JSON.stringify(node.entry.value, null, 2));
+      // The status bar renders $(icons): the key goes through the untrusted-text rule.
+      vscode.window.setStatusBarMessage(`Copied the value of ${inline(node.entry.key, 60)}`, 3000);
     },
   },
   { id: 'claudemesh.refreshPeers', run: (app) => app.presence.refreshNow() },

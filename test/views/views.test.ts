@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { OutgoingNode } from '../../src/views/messagesView';
+import { howItTravels, parseStateValue, stateValueText } from '../../src/views/commands';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/ctx';
 import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
@@ -298,21 +299,63 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(client.calls.find((c) => c.method === 'send')?.args[1], 'src/a.ts:2-3\n```typescript\nconst x = `a`;\nreturn x;\n```');
     });
 
-    it('refuses a state value that is not JSON before sending anything, then sets a valid one', async () => {
+    it('stores plain text as a string and JSON as its value, and refuses null and an empty value', async () => {
       const { client } = await startOne();
-      vscode.ui.queue.inputBox.push('deploy', 'not json');
-      await vscode.commands.executeCommand('claudemesh.setState');
-      assert.match(vscode.ui.rejectedInputs[0].reason, /Not valid JSON/);
       vscode.ui.queue.inputBox.push('deploy', 'null');
       await vscode.commands.executeCommand('claudemesh.setState');
-      assert.match(vscode.ui.rejectedInputs[1].reason, /cannot store null/);
+      assert.match(vscode.ui.rejectedInputs[0].reason, /cannot store null/);
+      vscode.ui.queue.inputBox.push('deploy', '   ');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.match(vscode.ui.rejectedInputs[1].reason, /Type a value/);
       assert.ok(!client.calls.some((c) => c.method === 'setState'));
+
+      vscode.ui.queue.inputBox.push('meeting', 'Friday 14:00');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.deepEqual(client.calls.find((c) => c.method === 'setState')?.args, ['meeting', 'Friday 14:00']);
+      client.calls.length = 0;
 
       vscode.ui.queue.inputBox.push('deploy', '{"ready": true}');
       await vscode.commands.executeCommand('claudemesh.setState');
       assert.deepEqual(client.calls.find((c) => c.method === 'setState')?.args, ['deploy', { ready: true }]);
       const tree = await vscode.readTree('claudemesh.state');
-      assert.deepEqual(tree.map((n) => [n.label, n.description]), [['deploy', '{"ready":true}']]);
+      assert.deepEqual(tree.map((n) => [n.label, n.description]), [['deploy', '{"ready":true}'], ['meeting', '"Friday 14:00"']]);
+    });
+
+    it('edits a string value as the text itself, and one that looks like JSON with its quotes, so saving unchanged keeps it', async () => {
+      assert.equal(stateValueText('Friday 14:00'), 'Friday 14:00');
+      assert.equal(stateValueText('42'), '"42"');
+      assert.equal(stateValueText({ a: 1 }), '{"a":1}');
+      for (const value of ['Friday 14:00', '42', 'true', '[1]', { a: 1 }, 42, false]) assert.deepEqual(parseStateValue(stateValueText(value)), value);
+    });
+
+    it('says who can read a message before it is typed: a DM is sealed, a group or broadcast is readable by the mesh', () => {
+      assert.match(howItTravels(alice.pubkey), /end-to-end encrypted/);
+      assert.match(howItTravels('@devs'), /group @devs; every member of the mesh can read it \(not end-to-end encrypted\)/);
+      assert.match(howItTravels('*'), /everyone on the mesh; every member can read it/);
+    });
+
+    it('shows what Remember will store, with the selection in the box to check or trim', async () => {
+      const { client } = await startOne();
+      const doc = new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'notes.md')), 'the deploy key rotates on Fridays');
+      vscode.setActiveEditor(doc);
+      vscode.window.activeTextEditor!.selection = new vscode.Selection(new vscode.Position(0, 0), new vscode.Position(0, 14));
+      let shown = '';
+      vscode.ui.queue.inputBox.push((o) => (shown = o.value as string).replace(' key', ''), '');
+      await vscode.commands.executeCommand('claudemesh.remember');
+      assert.equal(shown, 'the deploy key');
+      assert.deepEqual(client.calls.find((c) => c.method === 'remember')?.args, ['the deploy', []]);
+    });
+
+    it('says in the status bar that a state value was copied, and copies text values without quotes', async () => {
+      const { client } = await startOne();
+      client.stateEntries.set('meeting', { key: 'meeting', value: 'Friday 14:00', updatedBy: 'bob', updatedAt: '' });
+      // (The load that connecting started may still be under way; the refresh waits for it, then reads again.)
+      await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.refreshState');
+      vscode.ui.queue.quickPick.push('meeting');
+      await vscode.commands.executeCommand('claudemesh.copyStateValue');
+      assert.equal(vscode.env.clipboard.text, 'Friday 14:00');
+      assert.match(vscode.window.statusBarMessages.at(-1) ?? '', /Copied the value of meeting/);
     });
 
     it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {

@@ -83,12 +83,12 @@ export function validateJoinedMesh(value: unknown, where: string): { mesh?: Join
   const problem = (field: string, text: string) => problems.push(`${where}.${field} ${text}.`);
 
   for (const field of ['meshId', 'memberId'] as const) {
-    if (typeof entry[field] !== 'string' || !BASE62_ID.test(entry[field] as string)) {
+    if (typeof entry[field] !== 'string' || !BASE62_ID.test(entry[field])) {
       problem(field, `must be a 32-character base62 id (got ${shape(entry[field])})`);
     }
   }
   for (const field of ['slug', 'name'] as const) {
-    if (typeof entry[field] !== 'string' || (entry[field] as string).trim() === '') problem(field, `must be a non-empty string (got ${shape(entry[field])})`);
+    if (typeof entry[field] !== 'string' || entry[field].trim() === '') problem(field, `must be a non-empty string (got ${shape(entry[field])})`);
   }
   const pubkeyOk = typeof entry.pubkey === 'string' && PUBKEY_HEX.test(entry.pubkey);
   if (!pubkeyOk) problem('pubkey', `must be 64 lowercase hex characters (got ${shape(entry.pubkey)})`);
@@ -228,12 +228,14 @@ export async function writeJoinedMesh(filePath: string, mesh: JoinedMesh): Promi
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      // Overwriting would lose the other meshes' keys; make the user look at the file instead.
+      // Overwriting would lose the other meshes' keys; make the user look at the file instead. The parse error is not
+      // passed on as a cause: V8 quotes the file in it, and the file holds secret keys.
+      // eslint-disable-next-line preserve-caught-error
       throw new Error(`Refusing to overwrite ${shownPath(filePath)}: it is not valid JSON (${jsonErrorWithoutSnippet(error, text)}). Fix or move it, then join again.`);
     }
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) config = { version: 1, ...(parsed as Record<string, unknown>) };
   }
-  const others = Array.isArray(config.meshes) ? config.meshes.filter((entry: { meshId?: unknown } | null) => entry?.meshId !== mesh.meshId) : [];
+  const others = Array.isArray(config.meshes) ? (config.meshes as unknown[]).filter((entry) => (entry as { meshId?: unknown } | null)?.meshId !== mesh.meshId) : [];
   config.meshes = [...others, mesh];
 
   const temporary = `${filePath}.tmp`;

@@ -5,7 +5,6 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { convertPublicKey, convertSecretKey } from 'ed2curve';
-import type { JoinedMesh } from './types';
 
 const HEX = /^[0-9a-fA-F]*$/;
 const PUBKEY_HEX = /^[0-9a-fA-F]{64}$/;
@@ -58,14 +57,6 @@ export function signDetached(message: string, secretKeyHex: string): string {
     throw new Error(`a signing secret key must be ${nacl.sign.secretKeyLength} bytes (got ${secretKey.length})`);
   }
   return bytesToHex(nacl.sign.detached(utf8.encode(message), secretKey));
-}
-
-export function helloSignedString(meshId: string, memberId: string, pubkey: string, timestamp: number): string {
-  return `${meshId}|${memberId}|${pubkey}|${timestamp}`;
-}
-
-export function signHello(mesh: Pick<JoinedMesh, 'meshId' | 'memberId' | 'pubkey' | 'secretKey'>, timestamp: number): string {
-  return signDetached(helloSignedString(mesh.meshId, mesh.memberId, mesh.pubkey, timestamp), mesh.secretKey);
 }
 
 export interface SessionAttestation {
@@ -175,7 +166,7 @@ function checkNonce(nonce: Uint8Array): Uint8Array {
 
 /** tweetnacl's typings leave out `lowlevel`; this is the one function used from it. */
 const { crypto_secretbox: secretboxInto } = (
-  nacl as unknown as { lowlevel: { crypto_secretbox(box: Uint8Array, padded: Uint8Array, length: number, nonce: Uint8Array, key: Uint8Array): number } }
+  nacl as unknown as { lowlevel: { crypto_secretbox: (box: Uint8Array, padded: Uint8Array, length: number, nonce: Uint8Array, key: Uint8Array) => number } }
 ).lowlevel;
 /** crypto_secretbox's layout: the message follows 32 zero bytes in, and the box starts with 16 zero bytes out. */
 const ZERO_BYTES = 32;

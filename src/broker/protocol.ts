@@ -130,7 +130,7 @@ function peerOf(v: unknown): Peer {
   if (isObj(o.profile)) {
     const p = o.profile;
     peer.profile = {};
-    for (const key of ['avatar', 'title', 'bio'] as const) if (typeof p[key] === 'string') peer.profile[key] = p[key] as string;
+    for (const key of ['avatar', 'title', 'bio'] as const) if (typeof p[key] === 'string') peer.profile[key] = p[key];
     if (Array.isArray(p.capabilities)) peer.profile.capabilities = strings(p.capabilities);
   }
   return peer;
@@ -268,7 +268,7 @@ export function parseFrame(data: unknown): ParseResult {
   let text: string;
   if (typeof data === 'string') text = data;
   else if (Buffer.isBuffer(data)) text = data.toString('utf8');
-  else if (Array.isArray(data) && data.every(Buffer.isBuffer)) text = Buffer.concat(data).toString('utf8');
+  else if (Array.isArray(data) && data.every((part) => Buffer.isBuffer(part))) text = Buffer.concat(data).toString('utf8');
   else if (data instanceof ArrayBuffer) text = Buffer.from(data).toString('utf8');
   else return { ok: false, reason: 'frame is not text' };
   let value: unknown;

@@ -84,9 +84,11 @@ export class FileStore implements KeyValueStore {
     };
     const next = (this.pending.get(key) ?? Promise.resolve()).then(write, write);
     this.pending.set(key, next);
-    void next.finally(() => {
+    // The caller gets `next` and its failure; this bookkeeping branch must not reject a second time, unhandled.
+    const settled = () => {
       if (this.pending.get(key) === next) this.pending.delete(key);
-    });
+    };
+    next.then(settled, settled);
     return next;
   }
 }

@@ -234,7 +234,6 @@ export class Ctx implements vscode.Disposable {
     const clients = this.clients;
     this.setContext('claudemesh.hasIdentity', this.loadedIdentities.identities.length > 0);
     this.setContext('claudemesh.hasMeshes', clients.length > 0);
-    this.setContext('claudemesh.multipleMeshes', clients.length > 1);
     this.setContext('claudemesh.connected', clients.some((c) => c.state.kind === 'connected'));
     this.setContext('claudemesh.connecting', clients.some((c) => c.state.kind === 'connecting' || c.state.kind === 'reconnecting'));
     this.setContext('claudemesh.hasFailedMessages', clients.some((c) => c.outbox.some((row) => row.status === 'failed')));
@@ -283,7 +282,11 @@ export class Ctx implements vscode.Disposable {
     for (const emitter of [this.clientsChanged, this.connectionChanged, this.peersChanged, this.outboxChanged, this.messageReceived, this.sharedStateChanged, this.presence]) {
       emitter.dispose();
     }
-    return Promise.all(closing).then(() => this.log.dispose());
+    // Never rejects: deactivate() and the subscription that calls this have nobody to tell but the log.
+    return Promise.allSettled(closing).then((results) => {
+      for (const r of results) if (r.status === 'rejected') this.log.error(`Closing a mesh failed: ${errorMessage(r.reason)}`);
+      this.log.dispose();
+    });
   }
 }
 

@@ -37,7 +37,7 @@ const READ_ONLY_NOTE = 'shown as plain text; links in it are disabled';
 export function docUri(ref: DocRef, title: string): vscode.Uri {
   const safeTitle = inline(title, 40).replace(/[^\p{L}\p{N} _-]/gu, '_').trim() || ref.kind;
   const { kind, meshId, ...rest } = ref;
-  const query = new URLSearchParams({ kind, mesh: meshId, id: Object.values(rest)[0] as string }).toString();
+  const query = new URLSearchParams({ kind, mesh: meshId, id: Object.values(rest)[0] }).toString();
   return vscode.Uri.from({ scheme: SCHEME, path: `/${kind}/${safeTitle}${SUFFIX[kind]}`, query });
 }
 

@@ -9,6 +9,7 @@ import { Ctx, readSettings } from './ctx';
 import { parseDocUri } from './documents';
 import { inline } from './untrusted';
 import { say, showInfo, showWarning } from './notify';
+import { errorMessage } from './text';
 
 const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
   peer_joined: 'joined',
@@ -24,7 +25,9 @@ export class Notifications implements vscode.Disposable {
     private readonly conversations: Conversations,
   ) {
     this.subscriptions = [
-      ctx.onDidReceiveMessage(({ client, message }) => void this.onMessage(client, message)),
+      ctx.onDidReceiveMessage(({ client, message }) =>
+        this.onMessage(client, message).catch((err) => ctx.log.warn(`${client.mesh.slug}: a message notification failed: ${errorMessage(err)}`)),
+      ),
       ctx.onPresence(({ client, event }) => this.onPresence(client, event)),
     ];
   }

@@ -52,7 +52,8 @@ interface MeshCommand {
 }
 interface AppCommand {
   id: string;
-  run: (app: App, arg: unknown) => Promise<unknown>;
+  /** May return a promise; the command waits for it. */
+  run: (app: App, arg: unknown) => unknown;
 }
 type CommandSpec = MeshCommand | AppCommand;
 
@@ -78,7 +79,13 @@ function conversationOf(arg: unknown): { meshId: string; key: string; label?: st
 async function offerConnect(_app: App, client: MeshClientApi): Promise<void> {
   const why = client.state.kind === 'failed' ? say` (${client.state.reason})` : say``;
   const choice = await showWarning(say`Claudemesh is not connected to ${client.mesh.slug}${why}. Connect first.`, 'Connect');
-  if (choice === 'Connect') client.state.kind === 'failed' ? client.reconnect() : client.connect();
+  if (choice === 'Connect') wake(client);
+}
+
+/** Connects a client, out of a terminal failure too (that needs a fresh start, not another attempt). */
+function wake(client: MeshClientApi): void {
+  if (client.state.kind === 'failed') client.reconnect();
+  else client.connect();
 }
 
 function clientsFor(app: App, arg: unknown): MeshClientApi[] {
@@ -89,9 +96,9 @@ function clientsFor(app: App, arg: unknown): MeshClientApi[] {
 // ---- messages ------------------------------------------------------------------------------------------------
 
 async function sendTo(client: MeshClientApi, target: Target, text: string, priority: 'now' | 'next' | 'low' = 'next'): Promise<void> {
-  const row = await client.send(target.spec, text, { priority, label: target.label });
-  if (row.status === 'failed') void showError(say`Claudemesh: the message to ${target.label} failed: ${row.lastError ?? 'unknown error'}`);
-  else if (client.state.kind !== 'connected') void showInfo(say`Claudemesh: message to ${target.label} saved. It is queued and goes out once connected.`);
+  await client.send(target.spec, text, { priority, label: target.label });
+  // A new row is always queued; while offline, say that it waits for the connection.
+  if (client.state.kind !== 'connected') void showInfo(say`Claudemesh: message to ${target.label} saved. It is queued and goes out once connected.`);
 }
 
 async function targetFromArg(client: MeshClientApi, arg: unknown, title: string): Promise<Target | undefined> {
@@ -551,7 +558,7 @@ async function connect(app: App, arg: unknown): Promise<void> {
     await app.ctx.pickClient();
     return;
   }
-  for (const client of clients) client.state.kind === 'failed' ? client.reconnect() : client.connect();
+  for (const client of clients) wake(client);
 }
 
 async function retryFailed(app: App): Promise<void> {
@@ -564,14 +571,14 @@ async function retryFailed(app: App): Promise<void> {
 
 export const COMMANDS: CommandSpec[] = [
   { id: 'claudemesh.connect', run: connect },
-  { id: 'claudemesh.disconnect', run: async (app, arg) => Promise.all(clientsFor(app, arg).map((c) => c.disconnect())) },
-  { id: 'claudemesh.reconnect', run: async (app, arg) => clientsFor(app, arg).forEach((c) => c.reconnect()) },
+  { id: 'claudemesh.disconnect', run: (app, arg) => Promise.all(clientsFor(app, arg).map((c) => c.disconnect())) },
+  { id: 'claudemesh.reconnect', run: (app, arg) => clientsFor(app, arg).forEach((c) => c.reconnect()) },
   { id: 'claudemesh.joinMesh', run: joinMesh },
   { id: 'claudemesh.chooseMeshes', run: chooseMeshes },
   { id: 'claudemesh.openConfig', run: openConfig },
-  { id: 'claudemesh.showLogs', run: async (app) => app.ctx.log.show() },
-  { id: 'claudemesh.openPeers', run: async () => vscode.commands.executeCommand('claudemesh.peers.focus') },
-  { id: 'claudemesh.openWalkthrough', run: async () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH, false) },
+  { id: 'claudemesh.showLogs', run: (app) => app.ctx.log.show() },
+  { id: 'claudemesh.openPeers', run: () => vscode.commands.executeCommand('claudemesh.peers.focus') },
+  { id: 'claudemesh.openWalkthrough', run: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH, false) },
   { id: 'claudemesh.retryFailed', run: retryFailed },
   { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
   { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },

@@ -10,11 +10,10 @@ import {
   encodeMulticast,
   encryptDirect,
   generateKeypair,
-  helloSignedString,
   hexToBytes,
   mintAttestation,
   requestFingerprint,
-  signHello,
+  signDetached,
   signSessionHello,
   verifyDetached,
 } from '../../src/broker/crypto';
@@ -28,6 +27,8 @@ const ATTEST_SIG =
   'd6237c82ab2a8bebc9d2e7ba83f8e89e629888b7cc12406a0f3dd10c4bd83699338b032262f85cb1e4aea3c367726ec89c1e0f2541e37775bedb50fd6a3a8409';
 const SESSION_HELLO_SIG =
   'd71349016255e4b2bd15c473d1097884747322b3d8637a63d910f2820d225adb5ab57f7e22b4fcc1dc002509de3c4e17d3a1bab741a395e49095a0f04994d402';
+/** The member hello's signed string: `meshId|memberId|pubkey|timestamp`. */
+const MEMBER_HELLO = `meshAAAA|memberBBBB|${A_PK}|1700000000000`;
 const DM_NONCE = 'AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMD';
 const DM_CIPHERTEXT = 'pjuvDCmjc2DxICEUtH0zhnwd/8kWVT6HH80=';
 
@@ -71,11 +72,9 @@ describe('crypto', () => {
       assert.equal(keyB.secretKey, '02'.repeat(32) + B_PK);
     });
 
-    it('signs the member hello exactly like libsodium', () => {
-      const mesh = { meshId: 'meshAAAA', memberId: 'memberBBBB', pubkey: A_PK, secretKey: keyA.secretKey };
-      assert.equal(helloSignedString('meshAAAA', 'memberBBBB', A_PK, 1700000000000), `meshAAAA|memberBBBB|${A_PK}|1700000000000`);
-      assert.equal(signHello(mesh, 1700000000000), HELLO_SIG);
-      assert.ok(verifyDetached(helloSignedString('meshAAAA', 'memberBBBB', A_PK, 1700000000000), HELLO_SIG, A_PK));
+    it('signs the member hello string exactly like libsodium', () => {
+      assert.equal(signDetached(MEMBER_HELLO, keyA.secretKey), HELLO_SIG);
+      assert.ok(verifyDetached(MEMBER_HELLO, HELLO_SIG, A_PK));
     });
 
     it('converts Ed25519 keys to the expected X25519 keys', () => {
@@ -112,7 +111,7 @@ describe('crypto', () => {
   });
 
   describe('verifyDetached', () => {
-    const message = helloSignedString('meshAAAA', 'memberBBBB', A_PK, 1700000000000);
+    const message = MEMBER_HELLO;
 
     it('accepts an uppercase signature', () => {
       assert.ok(verifyDetached(message, HELLO_SIG.toUpperCase(), A_PK));

@@ -103,7 +103,6 @@ describe('views, status bar and commands over scripted clients', () => {
       const tree = await vscode.readTree('claudemesh.peers');
       assert.deepEqual(tree.map((n) => [n.label, n.description]), [['team', 'connected'], ['ops', 'connecting…']]);
       assert.deepEqual(tree[0].children.map((n) => n.label), ['alice']);
-      assert.equal(vscode.contextKeys.get('claudemesh.multipleMeshes'), true);
     });
   });
 
@@ -381,8 +380,8 @@ describe('views, status bar and commands over scripted clients', () => {
       await vscode.until(() => ops.disposed, 'the ops client to be disposed');
       assert.deepEqual(vscode.workspace.getConfiguration('claudemesh').get('meshes'), ['team']);
       assert.deepEqual(run.clients.filter((c) => !c.disposed).map((c) => c.mesh.slug), ['team']);
-      // The reload ends after the dropped client's session lease is released (a file), then sets the context keys.
-      await vscode.until(() => vscode.contextKeys.get('claudemesh.multipleMeshes') === false, 'one mesh left in the context keys');
+      // Reloads run one after another: this one ends after the dropped client's session lease is released (a file).
+      await run.running.app.ctx.reload();
     });
   });
 

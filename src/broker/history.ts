@@ -54,7 +54,7 @@ export class LogStore implements KeyValueStore {
       if (!line) continue;
       let record: { k?: unknown; v?: unknown };
       try {
-        record = JSON.parse(line);
+        record = JSON.parse(line) as { k?: unknown; v?: unknown };
       } catch {
         skipped++;
         continue;
@@ -80,7 +80,7 @@ export class LogStore implements KeyValueStore {
 
   get<T>(key: string): T | undefined {
     const line = this.lines.get(key);
-    return line === undefined ? undefined : (JSON.parse(line).v as T);
+    return line === undefined ? undefined : ((JSON.parse(line) as { v: T }).v);
   }
 
   update(key: string, value: unknown): Promise<void> {
@@ -145,7 +145,7 @@ export class LogStore implements KeyValueStore {
 
   /** Writes the live records (the newest `maxBytes` of them) to a temp file and renames it over the log. */
   private async compact(): Promise<void> {
-    for (const [key, line] of this.lines) {
+    for (const key of this.lines.keys()) {
       if (this.liveBytes <= this.maxBytes) break;
       this.forget(key);
     }
@@ -180,7 +180,7 @@ export class OutboxSplitStore implements KeyValueStore {
   private readonly side = new Map<string, KeyValueStore>();
 
   constructor(
-    private readonly prefix: string,
+    prefix: string,
     private readonly workspace: KeyValueStore,
     private readonly history: KeyValueStore,
   ) {

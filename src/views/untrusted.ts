@@ -44,7 +44,8 @@ export function asText(value: unknown, max = DOCUMENT_MAX): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   try {
-    return (JSON.stringify(value) ?? String(value)).slice(0, max);
+    // JSON.stringify gives undefined only for a function or a symbol, which no broker frame holds; name its type.
+    return (JSON.stringify(value) ?? typeof value).slice(0, max);
   } catch {
     return '[a value that cannot be shown]';
   }

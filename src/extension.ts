@@ -25,8 +25,14 @@ export interface Running {
   dispose(): Promise<void>;
 }
 
+/** Timings tests shorten. */
+export interface StartOptions {
+  /** How long after a message toast further messages of that conversation wait to be shown together. */
+  notificationQuietMs?: number;
+}
+
 /** Builds everything; `createClient` lets tests put a scripted client behind the real views and commands. */
-export function start(context: vscode.ExtensionContext, createClient?: ClientFactory): Running {
+export function start(context: vscode.ExtensionContext, createClient?: ClientFactory, options: StartOptions = {}): Running {
   const ctx = new Ctx(context, createClient);
   const conversations = new Conversations(ctx);
   const memories = new MemoriesView(ctx);
@@ -48,7 +54,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
     app.skills,
     app.presence,
     new StatusBar(ctx, conversations),
-    new Notifications(ctx, conversations),
+    new Notifications(ctx, conversations, options.notificationQuietMs),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
     ...registerCommands(app),
     vscode.workspace.onDidChangeConfiguration((event) => {

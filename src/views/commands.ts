@@ -580,6 +580,7 @@ export const COMMANDS: CommandSpec[] = [
   { id: 'claudemesh.openPeers', run: () => vscode.commands.executeCommand('claudemesh.peers.focus') },
   { id: 'claudemesh.openWalkthrough', run: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH, false) },
   { id: 'claudemesh.retryFailed', run: retryFailed },
+  { id: 'claudemesh.markAllRead', run: (app) => app.conversations.markAllRead() },
   { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
   { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },
   { id: 'claudemesh.openConversation', run: openConversation },

@@ -125,6 +125,24 @@ export class Conversations implements vscode.Disposable {
     this.changed.fire(client.mesh.meshId);
   }
 
+  /** Mark All Read: every conversation of every mesh, one marker write per mesh. */
+  async markAllRead(): Promise<void> {
+    for (const client of this.ctx.clients) {
+      const markers = { ...this.readMarkers(client.mesh.meshId) };
+      let changed = false;
+      for (const message of client.history) {
+        const key = conversationKeyOf(message);
+        if (message.receivedAt > (markers[key] ?? 0)) {
+          markers[key] = message.receivedAt;
+          changed = true;
+        }
+      }
+      if (!changed) continue;
+      await this.ctx.context.workspaceState.update(markerKey(client.mesh.meshId), markers);
+      this.changed.fire(client.mesh.meshId);
+    }
+  }
+
   private readMarkers(meshId: string): Record<string, number> {
     return this.ctx.context.workspaceState.get<Record<string, number>>(markerKey(meshId), {});
   }

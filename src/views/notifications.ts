@@ -17,12 +17,22 @@ const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
   peer_left: 'left',
 };
 
+/** Messages of one conversation that arrived while its last toast was recent: shown together once it is not. */
+interface Burst {
+  until: number;
+  timer?: NodeJS.Timeout;
+  held: InboundMessage[];
+}
+
 export class Notifications implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[];
+  /** Per mesh and conversation: a toast at most once per `quietMs`, so a burst of five DMs is two toasts, not five. */
+  private readonly bursts = new Map<string, Burst>();
 
   constructor(
     private readonly ctx: Ctx,
     private readonly conversations: Conversations,
+    private readonly quietMs = 5_000,
   ) {
     this.subscriptions = [
       ctx.onDidReceiveMessage(({ client, message }) =>
@@ -39,12 +49,36 @@ export class Notifications implements vscode.Disposable {
     const setting = readSettings().notifications;
     if (setting === 'off' || (setting === 'direct' && message.kind !== 'direct')) return;
 
+    const id = `${client.mesh.meshId}\n${key}`;
+    const burst = this.bursts.get(id);
+    if (burst && Date.now() < burst.until) {
+      burst.held.push(message);
+      burst.timer ??= setTimeout(() => void this.release(client, id), burst.until - Date.now());
+      return;
+    }
+    await this.toast(client, id, [message]);
+  }
+
+  /** The messages held back during a burst, as one toast once the conversation has been quiet long enough. */
+  private async release(client: MeshClientApi, id: string): Promise<void> {
+    const burst = this.bursts.get(id);
+    if (!burst) return;
+    const held = burst.held.filter((m) => !this.isOpen(client.mesh.meshId, conversationKeyOf(m)));
+    this.bursts.delete(id);
+    if (held.length) await this.toast(client, id, held);
+  }
+
+  private async toast(client: MeshClientApi, id: string, messages: InboundMessage[]): Promise<void> {
+    this.bursts.set(id, { until: Date.now() + this.quietMs, held: [] });
+    const message = messages[messages.length - 1];
+    const key = conversationKeyOf(message);
     const name = peerName(client, message.senderPubkey, message.senderName);
     const where = message.kind === 'direct' ? say`` : say` (to everyone or a group)`;
     const mesh = this.ctx.clients.length > 1 ? say`[${client.mesh.slug}] ` : say``;
     const body = message.text === null ? say`sent a message that could not be decrypted` : say`${inline(message.text, 160)}`;
-    const show = message.priority === 'now' ? showWarning : showInfo;
-    const choice = await show(say`${mesh}${name}${where}: ${body}`, 'Reply', 'Open');
+    const show = messages.some((m) => m.priority === 'now') ? showWarning : showInfo;
+    const head = messages.length > 1 ? say`${mesh}${String(messages.length)} new messages from ${name}${where}, the latest: ` : say`${mesh}${name}${where}: `;
+    const choice = await show(say`${head}${body}`, 'Reply', 'Open');
     // A reply to a multicast goes to its sender directly: the push does not say which group it was sent to.
     if (choice === 'Reply') await vscode.commands.executeCommand('claudemesh.reply', { meshId: client.mesh.meshId, key: message.senderPubkey, label: name });
     if (choice === 'Open') await vscode.commands.executeCommand('claudemesh.openConversation', { meshId: client.mesh.meshId, key });
@@ -64,6 +98,8 @@ export class Notifications implements vscode.Disposable {
   }
 
   dispose(): void {
+    for (const burst of this.bursts.values()) clearTimeout(burst.timer);
+    this.bursts.clear();
     for (const s of this.subscriptions) s.dispose();
   }
 }

@@ -107,7 +107,10 @@ export class PeersView extends MeshTree<Node> {
     const { peer, self } = node;
     const item = new vscode.TreeItem(`${inline(peer.displayName)}${self ? ' (you)' : ''}`);
     item.id = `peer:${node.meshId}:${peer.pubkey}`;
-    item.description = inline([peer.summary ?? '', peer.hostname && !peer.summary ? peer.hostname : ''].filter(Boolean).join(' '));
+    // Our own words first, so a peer's summary cannot pass itself off as a state.
+    const states = [peer.status === 'dnd' ? 'do not disturb' : '', peer.visible === false ? 'hidden' : ''].filter(Boolean);
+    const said = inline([peer.summary ?? '', peer.hostname && !peer.summary ? peer.hostname : ''].filter(Boolean).join(' '));
+    item.description = [states.length ? `(${states.join(', ')})` : '', said].filter(Boolean).join(' ');
     item.tooltip = peerTooltip(peer, self);
     item.iconPath = STATUS_ICON[peer.status] ?? STATUS_ICON.idle;
     item.contextValue = self ? 'peer.self' : 'peer';

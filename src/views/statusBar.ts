@@ -80,9 +80,12 @@ export class StatusBar implements vscode.Disposable {
       failed: `$(warning) ${label}`,
       disconnected: `$(debug-disconnect) ${label} offline`,
     };
+    // Do not disturb and hidden change what others see of you and what reaches you: keep them in sight.
+    const own = clients.flatMap((c) => (shownKind(c) === 'connected' ? c.peers.filter((p) => p.pubkey === c.sessionPubkey) : []));
+    const away = [own.some((p) => p.status === 'dnd') ? '$(circle-slash) dnd' : '', own.some((p) => p.visible === false) ? '$(eye-closed) hidden' : ''];
     const unread = this.conversations.unreadTotal();
     const queued = clients.reduce((n, c) => n + pending(c.outbox), 0);
-    this.item.text = [head[worst], unread ? `$(mail) ${unread}` : '', queued ? `$(clock) ${queued}` : ''].filter(Boolean).join('  ');
+    this.item.text = [head[worst], ...away, unread ? `$(mail) ${unread}` : '', queued ? `$(clock) ${queued}` : ''].filter(Boolean).join('  ');
     if (worst === 'failed') this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     this.item.accessibilityInformation = { label: `Claudemesh: ${label}, ${describeState(shown.state, now)}, ${unread} unread, ${queued} queued` };
 

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateKeypair } from '../../src/broker/crypto';
 import { Emitter } from '../../src/broker/events';
-import { Running, start } from '../../src/extension';
+import { Running, start, StartOptions } from '../../src/extension';
 import * as vscode from '../support/fakeVscode';
 import type { MeshClientOptions } from '../../src/broker/client';
 import type {
@@ -267,13 +267,17 @@ export interface FakeRun {
 }
 
 /** The real extension (views, commands, status bar) over scripted clients. */
-export async function startWithFakes(root: string, context = vscode.makeExtensionContext(root)): Promise<FakeRun> {
+export async function startWithFakes(root: string, context = vscode.makeExtensionContext(root), startOptions: StartOptions = {}): Promise<FakeRun> {
   const clients: FakeMeshClient[] = [];
-  const running = start(context as never, (options) => {
-    const client = new FakeMeshClient(options);
-    clients.push(client);
-    return client;
-  });
+  const running = start(
+    context as never,
+    (options) => {
+      const client = new FakeMeshClient(options);
+      clients.push(client);
+      return client;
+    },
+    startOptions,
+  );
   await running.ready;
   return {
     running,

@@ -125,6 +125,14 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(statusItem().text, '$(broadcast) team · 1 peer');
     });
 
+    it('keeps do not disturb and hidden in sight, in the status bar and on your own Peers row', async () => {
+      const { client } = await startOne();
+      client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me', status: 'dnd', visible: false }), alice]);
+      assert.equal(statusItem().text, '$(broadcast) team · 1 peer  $(circle-slash) dnd  $(eye-closed) hidden');
+      const [me] = await vscode.readTree('claudemesh.peers');
+      assert.equal(me.description, '(do not disturb, hidden)');
+    });
+
     it('shows a spinner while connecting and a countdown while waiting to reconnect', async () => {
       const { client } = await startOne();
       client.setConnection({ kind: 'connecting', attempt: 1 });
@@ -179,6 +187,33 @@ describe('views, status bar and commands over scripted clients', () => {
       const toast = vscode.ui.messages.find((m) => m.message.startsWith('alice:'));
       assert.deepEqual(toast && [toast.message, toast.items], ['alice: can you look at the build?', ['Reply', 'Open']]);
       assert.deepEqual(client.calls.find((c) => c.method === 'send')?.args.slice(0, 2), [alice.pubkey, 'on it']);
+    });
+
+    it('shows a burst of messages in one conversation as two toasts: the first at once, the rest together', async () => {
+      await useConfig(dir, [makeMesh('team')]);
+      run = await startWithFakes(root, undefined, { notificationQuietMs: 150 });
+      const client = run.client('team');
+      client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
+      client.setPeers([alice]);
+      for (let i = 1; i <= 5; i++) client.receive({ senderPubkey: alice.pubkey, text: `m${i}` });
+      client.receive({ senderPubkey: hexKey('b2'), senderName: 'bob', kind: 'multicast', text: 'to all' });
+      await vscode.until(() => vscode.ui.messages.length === 3, 'the held messages to be shown');
+      assert.deepEqual(vscode.ui.messages.map((m) => m.message), [
+        'alice: m1',
+        'bob (to everyone or a group): to all',
+        '4 new messages from alice, the latest: m5',
+      ]);
+    });
+
+    it('marks every conversation read with Mark All Read', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      await vscode.workspace.getConfiguration('claudemesh').update('notifications', 'off');
+      client.receive({ senderPubkey: alice.pubkey, text: 'one' });
+      client.receive({ senderPubkey: hexKey('b2'), senderName: 'bob', kind: 'multicast', text: 'two' });
+      assert.match(statusItem().text, /\$\(mail\) 2/);
+      await vscode.commands.executeCommand('claudemesh.markAllRead');
+      assert.doesNotMatch(statusItem().text, /\$\(mail\)/);
     });
 
     it('follows claudemesh.notifications: "direct" skips group messages, "off" skips everything', async () => {

@@ -76,10 +76,26 @@ function conversationOf(arg: unknown): { meshId: string; key: string; label?: st
   return { meshId: candidate.meshId, key: candidate.key, label };
 }
 
+/** The meshes whose "needs the broker" warning is showing: one at a time, however many commands the user tries. */
+const offering = new Set<MeshClientApi>();
+
 async function offerConnect(_app: App, client: MeshClientApi): Promise<void> {
-  const why = client.state.kind === 'failed' ? say` (${client.state.reason})` : say``;
-  const choice = await showWarning(say`Claudemesh is not connected to ${client.mesh.slug}${why}. Connect first.`, 'Connect');
-  if (choice === 'Connect') wake(client);
+  if (offering.has(client)) return;
+  const { state } = client;
+  const trying = state.kind === 'connecting' || state.kind === 'reconnecting';
+  const why = state.kind === 'failed' ? say` (${state.reason})` : state.kind === 'reconnecting' ? say` (${state.lastError})` : say``;
+  const message = trying
+    ? say`Claudemesh is still connecting to ${client.mesh.slug}${why}; this needs the broker. Try again once connected.`
+    : say`Claudemesh is not connected to ${client.mesh.slug}${why}; this needs the broker.`;
+  const action = trying ? 'Reconnect Now' : 'Connect';
+  offering.add(client);
+  try {
+    if ((await showWarning(message, action)) !== action) return;
+    if (trying) client.reconnect();
+    else wake(client);
+  } finally {
+    offering.delete(client);
+  }
 }
 
 /** Connects a client, out of a terminal failure too (that needs a fresh start, not another attempt). */

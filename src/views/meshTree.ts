@@ -39,6 +39,39 @@ const STATE_ICON: Record<ConnectionState['kind'], string> = {
   disconnected: 'debug-disconnect',
 };
 
+/**
+ * While a mesh is on its way back (connecting, reconnecting) a view keeps what it knew, marked as such; after a
+ * Disconnect or a failure it shows the welcome that says what to do instead.
+ */
+function showsLastKnown(client: MeshClientApi, hasLastKnown: (client: MeshClientApi) => boolean): boolean {
+  return (client.state.kind === 'connecting' || client.state.kind === 'reconnecting') && hasLastKnown(client);
+}
+
+/**
+ * The one offline story, the same in every view: a line per mesh that is not connected (connecting, reconnecting and
+ * why, failed and why, offline), and a note when the view is showing what it knew before.
+ */
+export function offlineNote(clients: readonly MeshClientApi[], showsLastKnown: (client: MeshClientApi) => boolean): string | undefined {
+  const lines = clients.flatMap((client) => {
+    const { state } = client;
+    const slug = inline(client.mesh.slug, 60);
+    const stale = showsLastKnown(client) ? ' Showing what was last seen.' : '';
+    switch (state.kind) {
+      case 'connected':
+        return [];
+      case 'connecting':
+        return [`${slug}: connecting…${stale}`];
+      case 'reconnecting':
+        return [`${slug}: reconnecting (${inline(state.lastError, 120)}).${stale}`];
+      case 'failed':
+        return [`${slug}: ${inline(state.reason, 300)}${stale}`];
+      case 'disconnected':
+        return [`${slug}: offline.${stale}`];
+    }
+  });
+  return lines.join('\n') || undefined;
+}
+
 export abstract class MeshTree<T extends MeshScoped> implements vscode.TreeDataProvider<T | MeshNode>, vscode.Disposable {
   readonly view: vscode.TreeView<T | MeshNode>;
   private readonly changed = new vscode.EventEmitter<T | MeshNode | undefined>();
@@ -65,12 +98,24 @@ export abstract class MeshTree<T extends MeshScoped> implements vscode.TreeDataP
     return [];
   }
 
+  /** Every view says the same about a mesh that is not connected, above what it last knew (see offlineNote). */
   refresh(): void {
+    this.view.message = [offlineNote(this.ctx.clients, (c) => showsLastKnown(c, (k) => this.hasLastKnown(k))), ...this.problems()].filter(Boolean).join('\n') || undefined;
     this.changed.fire(undefined);
   }
 
+  /** Further lines for the view's message (a failed load). */
+  protected problems(): string[] {
+    return [];
+  }
+
+  /** Whether the view has something from an earlier connection to show while this one is down. */
+  protected hasLastKnown(_client: MeshClientApi): boolean {
+    return false;
+  }
+
   protected shows(client: MeshClientApi): boolean {
-    return !this.needsConnection || client.state.kind === 'connected';
+    return !this.needsConnection || client.state.kind === 'connected' || showsLastKnown(client, (c) => this.hasLastKnown(c));
   }
 
   async getChildren(element?: T | MeshNode): Promise<(T | MeshNode)[]> {
@@ -177,8 +222,13 @@ export abstract class CachedMeshTree<T extends MeshScoped, V> extends MeshTree<T
     this.refresh();
   }
 
-  override refresh(): void {
-    this.view.message = [...this.cache.errors.values()].join('\n') || undefined;
-    super.refresh();
+  protected override problems(): string[] {
+    return [...this.cache.errors.values()];
+  }
+
+  protected override hasLastKnown(client: MeshClientApi): boolean {
+    const known = this.cache.peek(client.mesh.meshId);
+    if (known instanceof Map || known instanceof Set) return known.size > 0;
+    return Array.isArray(known) ? known.length > 0 : known !== undefined;
   }
 }

@@ -69,10 +69,11 @@ export class PeersView extends MeshTree<Node> {
   override refresh(): void {
     const total = this.ctx.clients.filter((c) => c.state.kind === 'connected').reduce((n, c) => n + c.otherPeerCount, 0);
     this.view.description = this.ctx.clients.some((c) => c.state.kind === 'connected') ? plural(total, 'peer') : undefined;
-    // A terminal failure needs the user (rejoin, fix the clock, take the session back): say why above the welcome.
-    const failures = this.ctx.clients.flatMap((c) => (c.state.kind === 'failed' ? [inline(`${c.mesh.slug}: ${c.state.reason}`, 300)] : []));
-    this.view.message = failures.join('\n') || undefined;
     super.refresh();
+  }
+
+  protected override hasLastKnown(client: MeshClientApi): boolean {
+    return client.peers.length > 0;
   }
 
   protected roots(client: MeshClientApi): Node[] {

@@ -456,7 +456,8 @@ export const ui = {
   scriptErrors: [] as string[],
   queue: { quickPick: [] as QuickPickAnswer[], inputBox: [] as InputAnswer[], message: [] as MessageAnswer[] },
   /** Answers a message when its queue is empty, e.g. to click "Reply" on a notification that arrives later. */
-  onMessage: undefined as ((message: ShownMessage) => string | undefined) | undefined,
+  /** Answers every message not in the queue; a promise keeps the toast open until it settles. */
+  onMessage: undefined as ((message: ShownMessage) => string | undefined | Promise<string | undefined>) | undefined,
   progress: [] as { title?: string; message?: string }[],
 };
 
@@ -615,6 +616,7 @@ function showMessage(severity: ShownMessage['severity'], message: string, rest: 
   ui.messages.push(shown);
   const scripted = ui.queue.message.length ? ui.queue.message.shift() : ui.onMessage;
   const answer = typeof scripted === 'function' ? scripted(shown) : scripted;
+  if (answer instanceof Promise) return answer.then((later) => (later === undefined ? undefined : items[titles.indexOf(later)]));
   if (answer === undefined) return Promise.resolve(undefined);
   const index = titles.indexOf(answer);
   if (index < 0) {

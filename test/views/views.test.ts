@@ -86,7 +86,40 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.deepEqual(bob.children.map((c) => c.description), ['one', 'two']);
     });
 
-    it('shows nothing while disconnected, so the Connect welcome appears', async () => {
+    it('keeps the last known peers while reconnecting, and every view says the same about it', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      client.stateEntries.set('build', { key: 'build', value: 'green', updatedBy: 'bob', updatedAt: '' });
+      await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.refreshState');
+      client.setConnection({ kind: 'reconnecting', attempt: 2, retryAt: Date.now() + 4000, lastError: 'socket hang up' });
+      assert.deepEqual((await vscode.readTree('claudemesh.peers')).map((n) => n.label), ['alice']);
+      assert.deepEqual((await vscode.readTree('claudemesh.state')).map((n) => n.label), ['build']);
+      const note = 'team: reconnecting (socket hang up). Showing what was last seen.';
+      assert.equal(vscode.treeViews.get('claudemesh.peers')?.message, note);
+      assert.equal(vscode.treeViews.get('claudemesh.state')?.message, note);
+      assert.equal(vscode.treeViews.get('claudemesh.skills')?.message, 'team: reconnecting (socket hang up).', 'nothing known: the Connecting welcome shows');
+      client.setConnection({ kind: 'connected', presenceId: 'p2', displayName: 'me' });
+      assert.equal(vscode.treeViews.get('claudemesh.peers')?.message, undefined);
+    });
+
+    it('says once, with Reconnect Now, that a command needs the broker while the mesh is reconnecting', async () => {
+      const { client } = await startOne();
+      client.setConnection({ kind: 'reconnecting', attempt: 2, retryAt: Date.now() + 4000, lastError: 'socket hang up' });
+      let answer: (choice: string) => void = () => undefined;
+      vscode.ui.onMessage = () => new Promise<string>((resolve) => (answer = resolve));
+      const first = vscode.commands.executeCommand('claudemesh.recall');
+      const second = vscode.commands.executeCommand('claudemesh.setState');
+      await vscode.until(() => vscode.ui.messages.length > 0, 'the warning');
+      answer('Reconnect Now');
+      await Promise.all([first, second]);
+      assert.deepEqual(vscode.ui.messages.map((m) => [m.message, m.items]), [
+        ['Claudemesh is still connecting to team (socket hang up); this needs the broker. Try again once connected.', ['Reconnect Now']],
+      ]);
+      assert.ok(client.calls.some((c) => c.method === 'reconnect'));
+    });
+
+    it('shows nothing after Disconnect, so the Connect welcome appears', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);
       client.setConnection({ kind: 'disconnected' });

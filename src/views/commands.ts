@@ -25,7 +25,7 @@ import { SkillNode } from './skillsView';
 import type { StateView } from './stateView';
 import { StateNode } from './stateView';
 import { confirm, say, showError, showInfo, showWarning } from './notify';
-import { errorMessage, plural } from './text';
+import { errorMessage, memberLabel, plural, when } from './text';
 import { inline } from './untrusted';
 
 export interface App {
@@ -247,7 +247,7 @@ const recall: MeshHandler = async (app, client) => {
     return;
   }
   const picked = await vscode.window.showQuickPick(
-    memories.map((m) => ({ label: inline(m.content, 80), description: inline(m.tags.join(', ')), detail: inline(`${m.rememberedBy}, ${m.rememberedAt}`), m })),
+    memories.map((m) => ({ label: inline(m.content, 80), description: inline(m.tags.join(', ')), detail: inline([memberLabel(m.rememberedBy, client.peers), when(m.rememberedAt)].filter(Boolean).join(', ')), m })),
     { title: `Recall: ${plural(memories.length, 'memory', 'memories')}`, matchOnDescription: true, matchOnDetail: true },
   );
   if (!picked) return;

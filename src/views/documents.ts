@@ -118,7 +118,7 @@ export function renderSkill(skill: Skill, meshSlug: string): string {
     `Name: ${documentLine(skill.name, 200)}`,
     `Description: ${documentLine(skill.description, 1000)}`,
     `Tags: ${documentLine(skill.tags.join(', '), 500)}`,
-    `Shared by ${documentLine(skill.author || 'unknown')} on mesh ${documentLine(meshSlug)}${skill.createdAt ? `, ${documentLine(skill.createdAt, 40)}` : ''}`,
+    `Shared by member ${documentLine(skill.author || 'unknown')} on mesh ${documentLine(meshSlug)}${skill.createdAt ? `, ${documentLine(skill.createdAt, 40)}` : ''}`,
     RULE,
     documentText(skill.instructions),
   ].join('\n');
@@ -127,7 +127,7 @@ export function renderSkill(skill: Skill, meshSlug: string): string {
 export function renderMemory(memory: Memory): string {
   return [
     `Claudemesh memory, ${READ_ONLY_NOTE}.`,
-    `Remembered by ${documentLine(memory.rememberedBy || 'unknown')} at ${documentLine(memory.rememberedAt, 40)}`,
+    `Remembered by member ${documentLine(memory.rememberedBy || 'unknown')} at ${documentLine(memory.rememberedAt, 40)}`,
     ...(memory.tags.length ? [`Tags: ${documentLine(memory.tags.join(', '), 500)}`] : []),
     RULE,
     documentText(memory.content),

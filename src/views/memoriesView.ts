@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { MeshClientApi, Memory } from '../broker/types';
 import type { Ctx } from './ctx';
+import { memberLabel, when } from './text';
 import { MeshTree } from './meshTree';
 import { block, inline } from './untrusted';
 
@@ -46,7 +47,9 @@ export class MemoriesView extends MeshTree<MemoryNode> {
     const item = new vscode.TreeItem(inline(memory.content, 70));
     item.id = `memory:${node.meshId}:${memory.id}`;
     item.description = inline(memory.tags.join(', '));
-    item.tooltip = block(`${block(memory.content, 1500)}\n\nRemembered by ${inline(memory.rememberedBy)} at ${inline(memory.rememberedAt, 40)}`);
+    const by = memberLabel(memory.rememberedBy, this.ctx.client(node.meshId)?.peers ?? []);
+    const at = when(memory.rememberedAt);
+    item.tooltip = block(`${block(memory.content, 1500)}\n\nRemembered by ${inline(by, 200)}${at ? `, ${at}` : ''}`);
     item.iconPath = new vscode.ThemeIcon('lightbulb');
     item.contextValue = 'memory';
     item.command = { command: 'claudemesh.openMemory', title: 'Open Memory', arguments: [node] };

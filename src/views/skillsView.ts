@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { MeshClientApi, SkillSummary } from '../broker/types';
 import type { Ctx } from './ctx';
+import { memberLabel, when } from './text';
 import { CachedMeshTree } from './meshTree';
 import { block, inline } from './untrusted';
 
@@ -31,7 +32,9 @@ export class SkillsView extends CachedMeshTree<SkillNode, SkillSummary[]> {
     item.id = `skill:${node.meshId}:${skill.name}`;
     item.description = inline(skill.description);
     const tags = skill.tags.length ? `\nTags: ${inline(skill.tags.join(', '), 300)}` : '';
-    item.tooltip = block(`${inline(skill.name)}\n${inline(skill.description, 600)}${tags}\nBy ${inline(skill.author || 'unknown')}, ${inline(skill.createdAt, 40)}`);
+    const by = memberLabel(skill.author, this.ctx.client(node.meshId)?.peers ?? []);
+    const at = when(skill.createdAt);
+    item.tooltip = block(`${inline(skill.name)}\n${inline(skill.description, 600)}${tags}\nShared by ${inline(by, 200)}${at ? `, ${at}` : ''}`);
     item.iconPath = new vscode.ThemeIcon('book');
     item.contextValue = 'skill';
     item.command = { command: 'claudemesh.openSkill', title: 'Open Skill', arguments: [node] };

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { MeshClientApi, StateEntry } from '../broker/types';
 import type { Ctx } from './ctx';
 import { CachedMeshTree } from './meshTree';
-import { jsonPreview } from './text';
+import { jsonPreview, memberLabel, when } from './text';
 import { block, inline } from './untrusted';
 
 export class StateNode {
@@ -40,7 +40,9 @@ export class StateView extends CachedMeshTree<StateNode, Map<string, StateEntry>
     const item = new vscode.TreeItem(inline(entry.key));
     item.id = `state:${node.meshId}:${entry.key}`;
     item.description = inline(jsonPreview(entry.value), 60);
-    item.tooltip = block(`${inline(entry.key)} = ${inline(jsonPreview(entry.value, 400), 400)}\nUpdated by ${inline(entry.updatedBy || 'unknown')}${entry.updatedAt ? ` at ${inline(entry.updatedAt, 40)}` : ''}`);
+    const by = memberLabel(entry.updatedBy, this.ctx.client(node.meshId)?.peers ?? []);
+    const at = when(entry.updatedAt);
+    item.tooltip = block(`${inline(entry.key)} = ${inline(jsonPreview(entry.value, 400), 400)}\nUpdated by ${inline(by, 200)}${at ? `, ${at}` : ''}`);
     item.iconPath = new vscode.ThemeIcon('symbol-key');
     item.contextValue = 'stateEntry';
     item.command = { command: 'claudemesh.openStateJson', title: 'Open as JSON', arguments: [node] };

@@ -40,3 +40,26 @@ export function ago(timestamp: number, now = Date.now()): string {
   if (hours < 48) return `${hours} h ago`;
   return `${Math.round(hours / 24)} days ago`;
 }
+
+/**
+ * A broker timestamp for a tooltip: relative, with the absolute local time beside it ("3 min ago, 2 Dec 01:52").
+ * What the broker sent is outside text: anything that is not a date comes back empty, for the caller to leave out.
+ */
+export function when(iso: string | undefined, now = Date.now()): string {
+  const at = iso ? Date.parse(iso) : NaN;
+  if (Number.isNaN(at)) return '';
+  const absolute = new Date(at).toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  return `${ago(at, now)}, ${absolute}`;
+}
+
+/**
+ * Who wrote shared state, a skill or a memory, as the broker says it: a *member* name, which can differ from the
+ * session names in Peers. Sessions whose name matches are named beside it. The result is raw: callers apply the
+ * rule for their surface.
+ */
+export function memberLabel(name: string | undefined, peers: readonly { displayName: string; hostname?: string }[]): string {
+  if (!name) return 'an unknown member';
+  const live = peers.filter((p) => p.displayName === name);
+  const where = live.map((p) => p.hostname).filter(Boolean);
+  return live.length ? `member ${name} (online${where.length ? ` on ${where.join(', ')}` : ''})` : `member ${name}`;
+}

@@ -62,7 +62,7 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     await writeDemoConfig(configPath, user);
   } catch (err) {
     await broker.close();
-    throw new Error(`Could not write the demo identity to ${configPath}: ${(err as Error).message}`);
+    throw new Error(`Could not write the demo identity to ${configPath}: ${(err as Error).message}`, { cause: err });
   }
 
   const stops: (() => void)[] = [];

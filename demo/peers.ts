@@ -24,7 +24,11 @@ function drive(client: MeshClient, log: (line: string) => void, onConnect: () =>
   const subscription = client.onDidChangeState((state) => {
     if (state.kind === 'connected') onConnect().catch(report);
   });
-  const timer = tick && setInterval(() => client.state.kind === 'connected' && tick().catch(report), TICK_MS);
+  const timer =
+    tick &&
+    setInterval(() => {
+      if (client.state.kind === 'connected') tick().catch(report);
+    }, TICK_MS);
   return () => {
     subscription.dispose();
     clearInterval(timer);

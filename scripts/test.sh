@@ -8,6 +8,7 @@ echo "=== install dependencies"
 npm ci --no-audit --no-fund --loglevel=error
 echo "=== compile (tsc, strict) and bundle (esbuild)"
 npx tsc -p .
+npm run --silent lint
 node esbuild.mjs
 echo "=== unit and integration tests (mocha, plain Node)"
 npx mocha

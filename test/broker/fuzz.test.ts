@@ -16,7 +16,7 @@ function prng(seed: number): () => number {
   };
 }
 
-const WEIRD: unknown[] = [null, true, -0, 1e309, '', '\u0000\uffff', 'A'.repeat(5_000), [], {}, { __proto__: { x: 1 } }, '*', 'not base64!', 'AAAA', '8'.repeat(64)];
+const WEIRD: unknown[] = [null, true, -0, Infinity, '', '\u0000\uffff', 'A'.repeat(5_000), [], {}, { __proto__: { x: 1 } }, '*', 'not base64!', 'AAAA', '8'.repeat(64)];
 const TYPES = ['push', 'ack', 'error', 'state_change', 'peers_list', 'state_result', 'memory_results', 'skill_data', 'hello_ack', 'stream_data', 'zzz'];
 const SYSTEM_EVENTS = ['peer_joined', 'peer_returned', 'peer_left', 'peer_visible', 'peer_hidden', 'profile_updated', 'tick', 'mcp_registered'];
 

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'child_process';
+import { promisify } from 'util';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -65,7 +66,7 @@ describe('lease files shared by several windows', () => {
     const script = `const { FileLeases } = require(${JSON.stringify(require.resolve('../../src/broker/leases'))});
       new FileLeases(process.argv[1], 'proc-' + process.pid, ${STALE}).tryAcquire('contested').then((won) => process.stdout.write(won ? 'won' : 'lost'));`;
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => new Promise<string>((resolve, reject) => execFile(process.execPath, ['-e', script, dir], (err, out) => (err ? reject(err) : resolve(out))))),
+      Array.from({ length: 8 }, async () => (await promisify(execFile)(process.execPath, ['-e', script, dir])).stdout),
     );
     assert.equal(results.filter((r) => r === 'won').length, 1, results.join(' '));
   });

@@ -9,6 +9,7 @@ import { WebSocket, type ClientOptions } from 'ws';
 import { type LocalBroker, type LocalBrokerOptions, type MemberRecord, type MeshRecord, startLocalBroker } from '../support/localBroker';
 
 /** Frames are free-form JSON; tests read whatever fields they assert on. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Frame = Record<string, any>;
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -606,7 +606,7 @@ export const commands = {
 function splitMessageArgs(rest: unknown[]): { options: { modal?: boolean; detail?: string }; items: unknown[] } {
   const first = rest[0];
   const isOptions = typeof first === 'object' && first !== null && !('title' in first);
-  return { options: isOptions ? (first as { modal?: boolean; detail?: string }) : {}, items: isOptions ? rest.slice(1) : rest };
+  return { options: isOptions ? first : {}, items: isOptions ? rest.slice(1) : rest };
 }
 
 function showMessage(severity: ShownMessage['severity'], message: string, rest: unknown[]): Promise<unknown> {
@@ -649,7 +649,7 @@ export const window = {
   createTreeView<T>(id: string, options: { treeDataProvider: TreeDataProvider<T> }): FakeTreeView<T> {
     if (treeViews.has(id)) throw new Error(`fake vscode: tree view "${id}" created twice`);
     const view = new FakeTreeView(id, options.treeDataProvider);
-    treeViews.set(id, view as FakeTreeView<unknown>);
+    treeViews.set(id, view);
     return view;
   },
   createStatusBarItem(...args: unknown[]): FakeStatusBarItem {

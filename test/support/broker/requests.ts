@@ -80,7 +80,7 @@ const setSummary: Handler = (_ctx, p, msg) => {
 };
 
 const setStats: Handler = (_ctx, p, msg) => {
-  p.stats = isRecord(msg.stats) ? (msg.stats as Presence['stats']) : {};
+  p.stats = isRecord(msg.stats) ? msg.stats : {};
 };
 
 const setVisible: Handler = (ctx, p, msg) => {
@@ -94,7 +94,7 @@ const setVisible: Handler = (ctx, p, msg) => {
 const setProfile: Handler = (ctx, p, msg) => {
   const changes: PeerProfile = {};
   for (const field of ['avatar', 'title', 'bio'] as const) {
-    if (typeof msg[field] === 'string') changes[field] = msg[field] as string;
+    if (typeof msg[field] === 'string') changes[field] = msg[field];
   }
   if (Array.isArray(msg.capabilities)) changes.capabilities = strings(msg.capabilities);
   Object.assign(p.profile, changes);

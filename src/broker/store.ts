@@ -2,8 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 /**
- * The persistence the client needs. Shaped like vscode.Memento (workspaceState), so the extension passes
- * `context.workspaceState` as is. One key per record: a change rewrites one record, never the whole queue.
+ * The persistence the client needs, shaped like vscode.Memento so a Memento fits as is. The client keeps one key per
+ * record and updates only the records that changed; what one update costs is the store's affair (a Memento rewrites
+ * its whole state each time, which is why the extension keeps history in a LogStore, history.ts, not in one).
  */
 export interface KeyValueStore {
   keys(): readonly string[];

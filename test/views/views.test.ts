@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { OutgoingNode } from '../../src/views/messagesView';
 import { howItTravels, parseStateValue, stateValueText } from '../../src/views/commands';
+import { memberLabel, when } from '../../src/views/text';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/ctx';
 import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
@@ -525,3 +526,17 @@ describe('views, status bar and commands over scripted clients', () => {
   });
 });
 
+
+describe('times and authors', () => {
+  it('shows a broker time as relative with the absolute one beside it, and nothing for what is not a date', () => {
+    assert.match(when('2026-12-02T01:52:00Z', Date.parse('2026-12-02T01:55:00Z')), /^3 min ago, .+/);
+    assert.equal(when('yesterday-ish'), '');
+    assert.equal(when(undefined), '');
+  });
+
+  it('names the writer as the member the broker names, with its live sessions when one has that name', () => {
+    assert.equal(memberLabel('peer-b', [{ displayName: 'Rita', hostname: 'rita-laptop' }]), 'member peer-b');
+    assert.equal(memberLabel('Rita', [{ displayName: 'Rita', hostname: 'rita-laptop' }]), 'member Rita (online on rita-laptop)');
+    assert.equal(memberLabel('', []), 'an unknown member');
+  });
+});

@@ -7,6 +7,7 @@ import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestF
 import { Emitter, Event } from './events';
 import { migrateHistory, OutboxSplitStore } from './history';
 import { Inbox } from './inbox';
+import { PUBLIC_KEY as PUBKEY } from './keys';
 import { Outbox, RateLimit } from './outbox';
 import type { Frame, QueuedPush, SystemPush } from './protocol';
 import type { KeyValueStore } from './store';
@@ -50,7 +51,6 @@ export interface MeshClientOptions extends ConnectionOptions {
   heldPollMs?: number;
 }
 
-const PUBKEY = /^[0-9a-f]{64}$/;
 const PRESENCE_EVENTS: readonly string[] = ['peer_joined', 'peer_returned', 'peer_left', 'peer_visible', 'peer_hidden', 'profile_updated'];
 
 type FrameOf<T extends Frame['type']> = Extract<Frame, { type: T }>;

@@ -7,11 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import nacl from 'tweetnacl';
 import { bytesToHex, hexToBytes } from './crypto';
+import { BASE62_ID, PUBLIC_KEY, SECRET_KEY } from './keys';
 import type { JoinedMesh } from './types';
 
-const BASE62_ID = /^[0-9A-Za-z]{32}$/;
-const PUBKEY_HEX = /^[0-9a-f]{64}$/;
-const SECRET_KEY_HEX = /^[0-9a-f]{128}$/;
 
 const JOIN_HINT = 'Join a mesh with `claudemesh join <invite>` or the "Claudemesh: Join Mesh from Invite Link" command.';
 
@@ -90,14 +88,14 @@ export function validateJoinedMesh(value: unknown, where: string): { mesh?: Join
   for (const field of ['slug', 'name'] as const) {
     if (typeof entry[field] !== 'string' || entry[field].trim() === '') problem(field, `must be a non-empty string (got ${shape(entry[field])})`);
   }
-  const pubkeyOk = typeof entry.pubkey === 'string' && PUBKEY_HEX.test(entry.pubkey);
+  const pubkeyOk = typeof entry.pubkey === 'string' && PUBLIC_KEY.test(entry.pubkey);
   if (!pubkeyOk) problem('pubkey', `must be 64 lowercase hex characters (got ${shape(entry.pubkey)})`);
 
   // Never echo the secret key itself: describe its shape only.
   const secretKey = entry.secretKey;
   if (typeof secretKey !== 'string') {
     problem('secretKey', `must be a string of 128 lowercase hex characters (got ${shape(secretKey)})`);
-  } else if (!SECRET_KEY_HEX.test(secretKey)) {
+  } else if (!SECRET_KEY.test(secretKey)) {
     problem('secretKey', `must be 128 lowercase hex characters (got ${shape(secretKey)}${/[^0-9a-f]/.test(secretKey) ? ', not all lowercase hex' : ''})`);
   } else if (pubkeyOk) {
     if (secretKey.slice(64) !== entry.pubkey) {

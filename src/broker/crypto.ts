@@ -5,10 +5,9 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { convertPublicKey, convertSecretKey } from 'ed2curve';
+import { ANY_CASE_PUBLIC_KEY, SIGNATURE } from './keys';
 
 const HEX = /^[0-9a-fA-F]*$/;
-const PUBKEY_HEX = /^[0-9a-fA-F]{64}$/;
-const SIGNATURE_HEX = /^[0-9a-fA-F]{128}$/;
 const STANDARD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -78,7 +77,7 @@ export function signSessionHello(meshId: string, parentPubkey: string, sessionPu
 
 export function verifyDetached(message: string, signatureHex: string, pubkeyHex: string): boolean {
   if (typeof message !== 'string' || typeof signatureHex !== 'string' || typeof pubkeyHex !== 'string') return false;
-  if (!SIGNATURE_HEX.test(signatureHex) || !PUBKEY_HEX.test(pubkeyHex)) return false;
+  if (!SIGNATURE.test(signatureHex) || !ANY_CASE_PUBLIC_KEY.test(pubkeyHex)) return false;
   try {
     return nacl.sign.detached.verify(utf8.encode(message), hexToBytes(signatureHex), hexToBytes(pubkeyHex));
   } catch {
@@ -87,7 +86,7 @@ export function verifyDetached(message: string, signatureHex: string, pubkeyHex:
 }
 
 export function edPublicToCurve(pubkeyHex: string): Uint8Array {
-  if (!PUBKEY_HEX.test(pubkeyHex)) throw new Error('an Ed25519 public key must be 64 hex characters');
+  if (!ANY_CASE_PUBLIC_KEY.test(pubkeyHex)) throw new Error('an Ed25519 public key must be 64 hex characters');
   const curve = convertPublicKey(hexToBytes(pubkeyHex));
   if (!curve) throw new Error(`${pubkeyHex} is not a valid Ed25519 public key`);
   return curve;
@@ -223,7 +222,7 @@ export function decryptInbound(
   if (!sealed) return { text: null, kind: 'multicast' };
 
   const nonce = nonceText ? fromBase64Strict(nonceText) : null;
-  if (nonce && nonce.length === nacl.box.nonceLength && PUBKEY_HEX.test(sender) && sealed.length >= nacl.box.overheadLength) {
+  if (nonce && nonce.length === nacl.box.nonceLength && ANY_CASE_PUBLIC_KEY.test(sender) && sealed.length >= nacl.box.overheadLength) {
     const opened = openWith(keys.session, sender, nonce, sealed) ?? openWith(keys.member, sender, nonce, sealed);
     if (opened) return { text: decodeUtf8Strict(opened), kind: 'direct' };
   }

@@ -7,6 +7,7 @@
  */
 import { brokerUrlProblem, validateJoinedMesh } from './config';
 import { generateKeypair, signDetached, verifyDetached } from './crypto';
+import { ANY_CASE_PUBLIC_KEY, BASE62_ID, SIGNATURE } from './keys';
 import type { JoinedMesh } from './types';
 
 export class InviteError extends Error {
@@ -25,9 +26,6 @@ const VALID_LINK_EXAMPLE = 'Paste a link like https://claudemesh.com/i/Ab12Cd34 
 const SHORT_CODE = /^[0-9A-Za-z]{6,16}$/;
 const TOKEN = /^[A-Za-z0-9_-]+={0,2}$/;
 const RAW_TOKEN = /^[A-Za-z0-9_-]{21,}={0,2}$/;
-const BASE62_ID = /^[0-9A-Za-z]{32}$/;
-const HEX_PUBKEY = /^[0-9a-fA-F]{64}$/;
-const HEX_SIGNATURE = /^[0-9a-fA-F]{128}$/;
 /** How long any invite HTTP call may take. */
 export const INVITE_HTTP_TIMEOUT_MS = 15_000;
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
@@ -122,7 +120,7 @@ function signedInviteString(fields: Omit<InvitePayload, 'signature'>): string {
 }
 
 export function verifyInvite(payload: InvitePayload, nowMs: number): void {
-  if (!HEX_PUBKEY.test(payload.owner_pubkey) || !HEX_SIGNATURE.test(payload.signature)) throw new InviteError('malformed', DAMAGED);
+  if (!ANY_CASE_PUBLIC_KEY.test(payload.owner_pubkey) || !SIGNATURE.test(payload.signature)) throw new InviteError('malformed', DAMAGED);
   if (!verifyDetached(signedInviteString(payload), payload.signature, payload.owner_pubkey)) {
     throw new InviteError('bad_signature', 'This invite link was altered or damaged: its signature does not match the key it carries. Ask the mesh owner for a new invite.');
   }

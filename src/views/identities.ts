@@ -16,6 +16,7 @@ import * as vscode from 'vscode';
 import { loadConfig } from '../broker/config';
 import { generateKeypair } from '../broker/crypto';
 import type { SessionKey } from '../broker/connection';
+import { SECRET_KEY } from '../broker/keys';
 import { FileLeases } from '../broker/leases';
 import type { JoinedMesh, Logger } from '../broker/types';
 
@@ -158,7 +159,7 @@ export class SessionKeys implements vscode.Disposable {
     const secretName = `claudemesh.sessionSecret/${name}`;
     try {
       const stored = await this.context.secrets.get(secretName);
-      if (stored && /^[0-9a-f]{128}$/.test(stored)) return { pubkey: stored.slice(64), secretKey: stored };
+      if (stored && SECRET_KEY.test(stored)) return { pubkey: stored.slice(64), secretKey: stored };
       const fresh = generateKeypair();
       await this.context.secrets.store(secretName, fresh.secretKey);
       return fresh;

@@ -60,6 +60,16 @@ export function peerTooltip(peer: Peer, self: boolean): string {
   return block(lines.join('\n'));
 }
 
+/**
+ * "(you)" for this window's own session; "(you · other window)" or "(you · CLI)" for the other sessions of this
+ * member: the user's other VS Code windows (our channel) and Claude Code or CLI sessions on the same identity.
+ */
+export function youSuffix(node: PeerNode, memberPubkey: string | undefined): string {
+  if (node.self) return ' (you)';
+  if (!memberPubkey || node.peer.memberPubkey !== memberPubkey) return '';
+  return node.peer.channel === 'claudemesh-vscode' ? ' (you · other window)' : ' (you · CLI)';
+}
+
 export class PeersView extends MeshTree<Node> {
   constructor(ctx: Ctx) {
     super(ctx, 'claudemesh.peers', true);
@@ -106,7 +116,7 @@ export class PeersView extends MeshTree<Node> {
       return item;
     }
     const { peer, self } = node;
-    const item = new vscode.TreeItem(`${inline(peer.displayName)}${self ? ' (you)' : ''}`);
+    const item = new vscode.TreeItem(`${inline(peer.displayName)}${youSuffix(node, this.ctx.client(node.meshId)?.mesh.pubkey)}`);
     item.id = `peer:${node.meshId}:${peer.pubkey}`;
     // Our own words first, so a peer's summary cannot pass itself off as a state.
     const states = [peer.status === 'dnd' ? 'do not disturb' : '', peer.visible === false ? 'hidden' : ''].filter(Boolean);

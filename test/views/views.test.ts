@@ -87,6 +87,21 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.deepEqual(bob.children.map((c) => c.description), ['one', 'two']);
     });
 
+    it("marks this member's other sessions as the user's other windows or CLI sessions", async () => {
+      const { client } = await startOne();
+      const mine = { memberPubkey: client.mesh.pubkey };
+      client.setPeers([
+        fakePeer({ pubkey: client.sessionPubkey, displayName: 'me', ...mine, channel: 'claudemesh-vscode' }),
+        fakePeer({ pubkey: hexKey('e1'), displayName: 'me', ...mine, channel: 'claudemesh-vscode' }),
+        fakePeer({ pubkey: hexKey('e2'), displayName: 'me', ...mine, channel: 'claude-code' }),
+        alice,
+      ]);
+      const [member] = await vscode.readTree('claudemesh.peers');
+      assert.equal(member.label, 'me (you)');
+      const sessions = member.children;
+      assert.deepEqual(sessions.map((n) => n.label).sort(), ['me (you · CLI)', 'me (you · other window)', 'me (you)']);
+    });
+
     it('keeps the last known peers while reconnecting, and every view says the same about it', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);

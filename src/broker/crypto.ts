@@ -213,13 +213,19 @@ function openWith(keys: SharedKeyCache | undefined, sender: string, nonce: Uint8
 
 /** The receiver's order from §6: session secret, member secret, then the plain base64 path. */
 export function decryptInbound(
-  push: { senderPubkey: string; nonce: string; ciphertext: string },
+  push: { senderPubkey: string; nonce: string; ciphertext: string; senderMemberPubkey?: string; senderName?: string },
   keys: { session?: SharedKeyCache; member: SharedKeyCache },
 ): DecryptedBody {
   const sender = typeof push?.senderPubkey === 'string' ? push.senderPubkey : '';
   const nonceText = typeof push?.nonce === 'string' ? push.nonce : '';
   const sealed = typeof push?.ciphertext === 'string' ? fromBase64Strict(push.ciphertext) : null;
   if (!sealed) return { text: null, kind: 'multicast' };
+  // Only the live multicast push names its sender's member (§4b): read it as plain text first, without two box opens
+  // that must fail. Should a broker ever name the member on a DM too, its sealed bytes are not UTF-8 and fall through.
+  if (push.senderMemberPubkey || push.senderName) {
+    const plain = decodeUtf8Strict(sealed);
+    if (plain !== null) return { text: plain, kind: 'multicast' };
+  }
 
   const nonce = nonceText ? fromBase64Strict(nonceText) : null;
   if (nonce && nonce.length === nacl.box.nonceLength && ANY_CASE_PUBLIC_KEY.test(sender) && sealed.length >= nacl.box.overheadLength) {

@@ -5,7 +5,7 @@
  * Read markers are kept in workspaceState so unread counts survive a reload.
  */
 import * as vscode from 'vscode';
-import type { InboundMessage, MeshClientApi, OutboxRow } from '../broker/types';
+import type { InboundMessage, MeshClientApi, OutboxRow, Peer } from '../broker/types';
 import type { Ctx } from './ctx';
 import { shortKey } from './text';
 
@@ -40,13 +40,25 @@ function kindOf(key: string): Conversation['kind'] {
   return key === EVERYONE ? 'everyone' : key.startsWith('@') ? 'group' : 'direct';
 }
 
+/** One names map per peer list: MeshClient.peers is the same array until the list changes. */
+const namesByList = new WeakMap<readonly Peer[], Map<string, string>>();
+
+function namesOf(peers: readonly Peer[]): Map<string, string> {
+  let names = namesByList.get(peers);
+  if (!names) {
+    names = new Map<string, string>();
+    for (const peer of peers) if (!names.has(peer.pubkey)) names.set(peer.pubkey, peer.displayName);
+    namesByList.set(peers, names);
+  }
+  return names;
+}
+
 /**
- * Names peers as this window knows them: the live peer list first, then what the message itself said. One pass over
- * the peer list serves every lookup made through the returned function.
+ * Names peers as this window knows them: the live peer list first, then what the message itself said. The map from
+ * keys to names is built once per peer list, so naming a sender costs the same at 10 peers and at 1,000.
  */
 function peerNamer(client: MeshClientApi): (pubkey: string, fallback?: string) => string {
-  const names = new Map<string, string>();
-  for (const peer of client.peers) if (!names.has(peer.pubkey)) names.set(peer.pubkey, peer.displayName);
+  const names = namesOf(client.peers);
   return (pubkey, fallback) => names.get(pubkey) || fallback || shortKey(pubkey);
 }
 
@@ -55,26 +67,92 @@ export function peerName(client: MeshClientApi, pubkey: string, fallback?: strin
   return peerNamer(client)(pubkey, fallback);
 }
 
+/** What changed: one conversation (`key`), or, without a key, any of the mesh's (all meshes when `meshId` is ''). */
+export interface ConversationChange {
+  meshId: string;
+  key?: string;
+}
+
+/** One mesh's conversations, kept up to date as messages arrive instead of being rebuilt from the whole history. */
+interface MeshConversations {
+  byKey: Map<string, Conversation>;
+  /** Most recent first; undefined until asked for after a change of order. */
+  sorted: Conversation[] | undefined;
+  unread: number;
+  /** The peer list the labels were taken from. */
+  peers: readonly Peer[];
+}
+
+/**
+ * The conversations of every mesh. `list` and `get` hand out live objects: an inbound message is appended to its
+ * conversation in place and the counts are adjusted, so it costs the same at 10 and at 1,000 messages of history.
+ * An outbox change or a renamed peer rebuilds the mesh's conversations on the next read.
+ */
 export class Conversations implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<string>();
-  /** Fires with the meshId whose conversations changed. */
+  /** Fires with the meshId whose conversations changed ('' for all). */
   readonly onDidChange = this.changed.event;
+  private readonly conversationChanged = new vscode.EventEmitter<ConversationChange>();
+  /** The same changes, saying which conversation when it is one: for views that redraw only what changed. */
+  readonly onDidChangeConversation = this.conversationChanged.event;
   private readonly subscriptions: vscode.Disposable[];
+  private readonly meshes = new Map<string, MeshConversations>();
 
   constructor(private readonly ctx: Ctx) {
     this.subscriptions = [
-      ctx.onDidReceiveMessage(({ client }) => this.changed.fire(client.mesh.meshId)),
-      ctx.onDidChangeOutbox((client) => this.changed.fire(client.mesh.meshId)),
-      ctx.onDidChangePeers((client) => this.changed.fire(client.mesh.meshId)),
-      ctx.onDidChangeClients(() => this.changed.fire('')),
+      ctx.onDidReceiveMessage(({ client, message }) => this.received(client, message)),
+      ctx.onDidChangeOutbox((client) => this.invalidate(client.mesh.meshId)),
+      ctx.onDidChangePeers((client) => this.peersChanged(client)),
+      ctx.onDidChangeClients(() => this.invalidate('')),
     ];
   }
 
   /** Most recent first. */
   list(client: MeshClientApi): Conversation[] {
+    const mesh = this.mesh(client);
+    return (mesh.sorted ??= [...mesh.byKey.values()].sort((a, b) => b.lastAt - a.lastAt));
+  }
+
+  get(client: MeshClientApi, key: string): Conversation | undefined {
+    return this.mesh(client).byKey.get(key);
+  }
+
+  /** The sum of every conversation's `unread`, kept as messages arrive and are read. */
+  unreadTotal(): number {
+    let total = 0;
+    for (const client of this.ctx.clients) total += this.mesh(client).unread;
+    return total;
+  }
+
+  async markRead(client: MeshClientApi, key: string): Promise<void> {
+    const conversation = this.get(client, key);
+    let latest = 0;
+    for (let i = (conversation?.entries.length ?? 0) - 1; i >= 0 && !latest; i--) {
+      const entry = conversation!.entries[i];
+      if (entry.direction === 'in') latest = entry.message!.receivedAt;
+    }
+    const markers = this.readMarkers(client.mesh.meshId);
+    if ((markers[key] ?? 0) >= latest) return;
+    await this.ctx.context.workspaceState.update(markerKey(client.mesh.meshId), { ...markers, [key]: latest });
+    const mesh = this.meshes.get(client.mesh.meshId);
+    if (mesh && conversation && mesh.byKey.get(key) === conversation) {
+      mesh.unread -= conversation.unread;
+      conversation.unread = 0;
+    }
+    this.fire(client.mesh.meshId, key);
+  }
+
+  private mesh(client: MeshClientApi): MeshConversations {
+    let mesh = this.meshes.get(client.mesh.meshId);
+    if (!mesh) this.meshes.set(client.mesh.meshId, (mesh = this.build(client)));
+    return mesh;
+  }
+
+  private build(client: MeshClientApi): MeshConversations {
     const byKey = new Map<string, Conversation>();
     const read = this.readMarkers(client.mesh.meshId);
     const nameOf = peerNamer(client);
+    let unread = 0;
     const conversation = (key: string, label: string): Conversation => {
       let found = byKey.get(key);
       if (!found) {
@@ -88,7 +166,10 @@ export class Conversations implements vscode.Disposable {
       const from = nameOf(message.senderPubkey, message.senderName);
       const entry = conversation(key, key === EVERYONE ? 'Everyone' : from);
       entry.entries.push({ direction: 'in', at: message.receivedAt, text: message.text, from, message });
-      if (message.receivedAt > (read[key] ?? 0)) entry.unread++;
+      if (message.receivedAt > (read[key] ?? 0)) {
+        entry.unread++;
+        unread++;
+      }
     }
     for (const row of client.outbox) {
       const label = row.targetSpec === EVERYONE ? 'Everyone' : row.targetSpec.startsWith('@') ? row.targetSpec : nameOf(row.targetSpec, row.targetLabel);
@@ -100,29 +181,59 @@ export class Conversations implements vscode.Disposable {
       // A peer we have only written to still has a better name in the live list.
       if (entry.kind === 'direct') entry.label = nameOf(entry.key, entry.label);
     }
-    return [...byKey.values()].sort((a, b) => b.lastAt - a.lastAt);
+    return { byKey, sorted: undefined, unread, peers: client.peers };
   }
 
-  get(client: MeshClientApi, key: string): Conversation | undefined {
-    return this.list(client).find((c) => c.key === key);
-  }
-
-  /** The sum of every conversation's `unread`, counted straight from the history: the status bar asks on every change. */
-  unreadTotal(): number {
-    let total = 0;
-    for (const client of this.ctx.clients) {
-      const read = this.readMarkers(client.mesh.meshId);
-      for (const message of client.history) if (message.receivedAt > (read[conversationKeyOf(message)] ?? 0)) total++;
+  /** One message: appended to its conversation, which moves to the top; nothing else is looked at. */
+  private received(client: MeshClientApi, message: InboundMessage): void {
+    const meshId = client.mesh.meshId;
+    const key = conversationKeyOf(message);
+    const mesh = this.meshes.get(meshId);
+    if (mesh) {
+      const from = peerNamer(client)(message.senderPubkey, message.senderName);
+      let conversation = mesh.byKey.get(key);
+      if (!conversation) {
+        conversation = { meshId, key, kind: kindOf(key), label: key === EVERYONE ? 'Everyone' : from, entries: [], unread: 0, lastAt: 0 };
+        mesh.byKey.set(key, conversation);
+      }
+      const entry: ConversationEntry = { direction: 'in', at: message.receivedAt, text: message.text, from, message };
+      const { entries } = conversation;
+      let at = entries.length;
+      while (at > 0 && entries[at - 1].at > entry.at) at--;
+      entries.splice(at, 0, entry);
+      if (message.receivedAt > (this.readMarkers(meshId)[key] ?? 0)) {
+        conversation.unread++;
+        mesh.unread++;
+      }
+      conversation.lastAt = Math.max(conversation.lastAt, entry.at);
+      if (mesh.sorted && mesh.sorted[0] !== conversation) {
+        // Newest of all (the usual case): it moves to the front; anything else re-sorts on the next read.
+        const i = mesh.sorted.indexOf(conversation);
+        if (i > 0) mesh.sorted.splice(i, 1);
+        if (conversation.lastAt >= (mesh.sorted[0]?.lastAt ?? 0)) mesh.sorted.unshift(conversation);
+        else mesh.sorted = undefined;
+      }
     }
-    return total;
+    this.fire(meshId, key);
   }
 
-  async markRead(client: MeshClientApi, key: string): Promise<void> {
-    const latest = client.history.filter((m) => conversationKeyOf(m) === key).reduce((max, m) => Math.max(max, m.receivedAt), 0);
-    const markers = this.readMarkers(client.mesh.meshId);
-    if ((markers[key] ?? 0) >= latest) return;
-    await this.ctx.context.workspaceState.update(markerKey(client.mesh.meshId), { ...markers, [key]: latest });
-    this.changed.fire(client.mesh.meshId);
+  /** Labels and sender names come from the peer list: rebuild only when a name in it really changed. */
+  private peersChanged(client: MeshClientApi): void {
+    const mesh = this.meshes.get(client.mesh.meshId);
+    if (mesh && !sameNames(mesh.peers, client.peers)) this.meshes.delete(client.mesh.meshId);
+    else if (mesh) mesh.peers = client.peers;
+    this.fire(client.mesh.meshId);
+  }
+
+  private invalidate(meshId: string): void {
+    if (meshId) this.meshes.delete(meshId);
+    else this.meshes.clear();
+    this.fire(meshId);
+  }
+
+  private fire(meshId: string, key?: string): void {
+    this.changed.fire(meshId);
+    this.conversationChanged.fire({ meshId, key });
   }
 
   /** Mark All Read: every conversation of every mesh, one marker write per mesh. */
@@ -139,7 +250,8 @@ export class Conversations implements vscode.Disposable {
       }
       if (!changed) continue;
       await this.ctx.context.workspaceState.update(markerKey(client.mesh.meshId), markers);
-      this.changed.fire(client.mesh.meshId);
+      // Every unread count of the mesh changed: its conversations are rebuilt on the next read.
+      this.invalidate(client.mesh.meshId);
     }
   }
 
@@ -150,7 +262,18 @@ export class Conversations implements vscode.Disposable {
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
+    this.conversationChanged.dispose();
   }
+}
+
+/** Whether two peer lists name every key the same way (a status or summary change renames nobody). */
+function sameNames(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a === b) return true;
+  const before = namesOf(a);
+  const after = namesOf(b);
+  if (before.size !== after.size) return false;
+  for (const [key, name] of after) if (before.get(key) !== name) return false;
+  return true;
 }
 
 function markerKey(meshId: string): string {

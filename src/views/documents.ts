@@ -146,26 +146,65 @@ export function renderState(key: string, entry: { value: unknown; updatedBy?: st
 export class Documents implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
-  /** Every chat URI handed out, so a new message can refresh the open ones. */
-  private readonly chatUris = new Map<string, vscode.Uri>();
-  private readonly subscription: vscode.Disposable;
+  /** Every chat URI handed out, by mesh and conversation key, so a new message refreshes only its conversation. */
+  private readonly chatUris = new Map<string, Map<string, vscode.Uri>>();
+  /** Chats that changed while not visible: re-rendered when they come into view, not before. */
+  private readonly stale = new Map<string, vscode.Uri>();
+  private readonly due = new Map<string, vscode.Uri>();
+  private readonly subscriptions: vscode.Disposable[];
 
   constructor(
     private readonly ctx: Ctx,
     private readonly conversations: Conversations,
     private readonly findMemory: (meshId: string, id: string) => Memory | undefined,
   ) {
-    this.subscription = conversations.onDidChange((meshId) => {
-      for (const uri of this.chatUris.values()) {
-        if (!meshId || parseDocUri(uri)?.meshId === meshId) this.changed.fire(uri);
-      }
-    });
+    this.subscriptions = [
+      conversations.onDidChangeConversation(({ meshId, key }) => {
+        if (key !== undefined) {
+          for (const uri of this.chatUris.get(chatId(meshId, key))?.values() ?? []) this.refreshWhenVisible(uri);
+          return;
+        }
+        for (const [id, uris] of this.chatUris) {
+          if (meshId && !id.startsWith(chatId(meshId, ''))) continue;
+          for (const uri of uris.values()) this.refreshWhenVisible(uri);
+        }
+      }),
+      vscode.window.onDidChangeVisibleTextEditors((editors) => {
+        for (const editor of editors) {
+          const id = editor.document.uri.toString();
+          const uri = this.stale.get(id);
+          if (!uri) continue;
+          this.stale.delete(id);
+          this.changed.fire(uri);
+        }
+      }),
+    ];
   }
 
   chatUri(meshId: string, key: string, label: string): vscode.Uri {
     const uri = docUri({ kind: 'chat', meshId, key }, label);
-    this.chatUris.set(uri.toString(), uri);
+    const id = chatId(meshId, key);
+    let uris = this.chatUris.get(id);
+    if (!uris) this.chatUris.set(id, (uris = new Map()));
+    uris.set(uri.toString(), uri);
     return uri;
+  }
+
+  /** A burst of messages to a visible chat (and the read marker that follows each) re-renders it once, next tick. */
+  private refreshWhenVisible(uri: vscode.Uri): void {
+    const id = uri.toString();
+    if (!vscode.window.visibleTextEditors.some((editor) => editor.document.uri.toString() === id)) {
+      this.stale.set(id, uri);
+      return;
+    }
+    if (this.due.size === 0) {
+      setImmediate(() => {
+        const due = [...this.due.values()];
+        this.due.clear();
+        for (const next of due) this.changed.fire(next);
+      });
+    }
+    this.due.set(id, uri);
   }
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
@@ -201,7 +240,11 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
   }
 
   dispose(): void {
-    this.subscription.dispose();
+    for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }
+}
+
+function chatId(meshId: string, key: string): string {
+  return `${meshId}\n${key}`;
 }

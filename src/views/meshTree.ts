@@ -114,6 +114,11 @@ export abstract class MeshTree<T extends MeshScoped> implements vscode.TreeDataP
     return false;
   }
 
+  /** Redraws one element (VS Code asks for its item, and children if expanded), not the whole tree. */
+  protected refreshItem(element: T): void {
+    this.changed.fire(element);
+  }
+
   protected shows(client: MeshClientApi): boolean {
     return !this.needsConnection || client.state.kind === 'connected' || showsLastKnown(client, (c) => this.hasLastKnown(c));
   }

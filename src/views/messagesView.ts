@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { MeshClientApi, OutboxRow, OutboxStatus } from '../broker/types';
-import { Conversation, Conversations } from './conversations';
+import { Conversation, ConversationChange, Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { MeshTree } from './meshTree';
 import { plural } from './text';
@@ -15,7 +15,8 @@ export class ConversationNode {
   readonly type = 'conversation';
   constructor(
     readonly meshId: string,
-    readonly conversation: Conversation,
+    /** Replaced when the mesh's conversations are rebuilt; the node stays, so VS Code can be told to redraw it. */
+    public conversation: Conversation,
   ) {}
   get key(): string {
     return this.conversation.key;
@@ -51,13 +52,31 @@ export function isSettled(row: OutboxRow): boolean {
 }
 
 export class MessagesView extends MeshTree<Node> {
+  /** One node per conversation shown, by mesh and key, so one conversation can be redrawn alone. */
+  private readonly nodes = new Map<string, ConversationNode>();
+  /** The conversation each mesh showed first at the last render: while it stays first, the order has not changed. */
+  private readonly shownFirst = new Map<string, Conversation | undefined>();
+
   constructor(
     ctx: Ctx,
     private readonly conversations: Conversations,
   ) {
     super(ctx, 'claudemesh.messages', false);
-    this.subscriptions.push(conversations.onDidChange(() => this.refresh()));
+    this.subscriptions.push(conversations.onDidChangeConversation((change) => this.conversationChanged(change)));
     this.updateBadge();
+  }
+
+  /** A message to the conversation already on top (a burst from one peer) redraws that row and the badge only. */
+  private conversationChanged({ meshId, key }: ConversationChange): void {
+    const node = key === undefined ? undefined : this.nodes.get(`${meshId}\n${key}`);
+    const client = this.ctx.client(meshId);
+    const first = client && this.conversations.list(client)[0];
+    if (node && first === node.conversation && this.shownFirst.get(meshId) === first) {
+      this.updateBadge();
+      this.refreshItem(node);
+    } else {
+      this.refresh();
+    }
   }
 
   override refresh(): void {
@@ -71,7 +90,16 @@ export class MessagesView extends MeshTree<Node> {
   }
 
   protected roots(client: MeshClientApi): Node[] {
-    return this.conversations.list(client).map((c) => new ConversationNode(client.mesh.meshId, c));
+    const meshId = client.mesh.meshId;
+    const list = this.conversations.list(client);
+    this.shownFirst.set(meshId, list[0]);
+    return list.map((conversation) => {
+      const id = `${meshId}\n${conversation.key}`;
+      let node = this.nodes.get(id);
+      if (node) node.conversation = conversation;
+      else this.nodes.set(id, (node = new ConversationNode(meshId, conversation)));
+      return node;
+    });
   }
 
   protected override children(node: Node): Node[] {

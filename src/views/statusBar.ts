@@ -3,7 +3,7 @@
  * Markdown limited to our own commands; every value in it that came from a config, the broker or a peer is escaped.
  */
 import * as vscode from 'vscode';
-import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types';
+import type { ConnectionState, MeshClientApi, OutboxRow, Peer } from '../broker/types';
 import type { Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { describeState } from './meshTree';
@@ -16,8 +16,26 @@ export const TOOLTIP_COMMANDS = ['claudemesh.reconnect', 'claudemesh.connect', '
 /** Worst first: the item shows the state that most needs attention. */
 const SEVERITY: ConnectionState['kind'][] = ['failed', 'reconnecting', 'connecting', 'connected', 'disconnected'];
 
-function pending(rows: readonly OutboxRow[]): number {
-  return rows.filter((r) => r.status === 'queued' || r.status === 'sending' || r.status === 'held').length;
+interface OutboxCounts {
+  waiting: number;
+  failed: number;
+}
+
+function countOutbox(rows: readonly OutboxRow[]): OutboxCounts {
+  const counts = { waiting: 0, failed: 0 };
+  for (const r of rows) {
+    if (r.status === 'queued' || r.status === 'sending' || r.status === 'held') counts.waiting++;
+    else if (r.status === 'failed') counts.failed++;
+  }
+  return counts;
+}
+
+/** This window's own rows in a peer list, found once per list (MeshClient.peers is the same array until it changes). */
+const ownRowsByList = new WeakMap<readonly Peer[], Peer[]>();
+function ownRows(client: MeshClientApi): Peer[] {
+  let rows = ownRowsByList.get(client.peers);
+  if (!rows) ownRowsByList.set(client.peers, (rows = client.peers.filter((p) => p.pubkey === client.sessionPubkey)));
+  return rows;
 }
 
 /** A connection whose first peer list is still on its way shows as connecting: "0 peers" would be a guess, not a count. */
@@ -29,6 +47,8 @@ export class StatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
   private readonly subscriptions: vscode.Disposable[];
   private ticker: NodeJS.Timeout | undefined;
+  /** Counted once per outbox change, so a message arriving (which changes no row) reads counts, not the outbox. */
+  private readonly counts = new Map<string, OutboxCounts>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -40,10 +60,16 @@ export class StatusBar implements vscode.Disposable {
     const update = () => this.update();
     this.subscriptions = [
       this.item,
-      ctx.onDidChangeClients(update),
+      ctx.onDidChangeClients(() => {
+        this.counts.clear();
+        update();
+      }),
       ctx.onDidChangeConnection(update),
       ctx.onDidChangePeers(update),
-      ctx.onDidChangeOutbox(update),
+      ctx.onDidChangeOutbox((client) => {
+        this.counts.delete(client.mesh.meshId);
+        update();
+      }),
       conversations.onDidChange(update),
     ];
     this.update();
@@ -81,10 +107,10 @@ export class StatusBar implements vscode.Disposable {
       disconnected: `$(debug-disconnect) ${label} offline`,
     };
     // Do not disturb and hidden change what others see of you and what reaches you: keep them in sight.
-    const own = clients.flatMap((c) => (shownKind(c) === 'connected' ? c.peers.filter((p) => p.pubkey === c.sessionPubkey) : []));
+    const own = clients.flatMap((c) => (shownKind(c) === 'connected' ? ownRows(c) : []));
     const away = [own.some((p) => p.status === 'dnd') ? '$(circle-slash) dnd' : '', own.some((p) => p.visible === false) ? '$(eye-closed) hidden' : ''];
     const unread = this.conversations.unreadTotal();
-    const queued = clients.reduce((n, c) => n + pending(c.outbox), 0);
+    const queued = clients.reduce((n, c) => n + this.countsOf(c).waiting, 0);
     this.item.text = [head[worst], ...away, unread ? `$(mail) ${unread}` : '', queued ? `$(clock) ${queued}` : ''].filter(Boolean).join('  ');
     if (worst === 'failed') this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     this.item.accessibilityInformation = { label: `Claudemesh: ${label}, ${describeState(shown.state, now)}, ${unread} unread, ${queued} queued` };
@@ -100,11 +126,17 @@ export class StatusBar implements vscode.Disposable {
     const name = state.kind === 'connected' ? state.displayName : this.ctx.displayName(client.mesh.meshId);
     lines.push(`as ${markdown(name || 'unnamed')} · member key ${markdown(shortKey(client.mesh.pubkey))} · session key ${markdown(shortKey(client.sessionPubkey))}`);
     if (state.kind === 'connected') lines.push(plural(client.otherPeerCount, 'other peer'));
-    const failed = client.outbox.filter((r) => r.status === 'failed').length;
-    lines.push(`Outbox: ${pending(client.outbox)} waiting, ${failed} failed`);
+    const { waiting, failed } = this.countsOf(client);
+    lines.push(`Outbox: ${waiting} waiting, ${failed} failed`);
     const lastError = state.kind === 'failed' ? state.reason : state.kind === 'reconnecting' ? state.lastError : undefined;
     if (lastError) lines.push(`Last error: ${markdown(lastError, 400)}`);
     return lines.join('  \n');
+  }
+
+  private countsOf(client: MeshClientApi): OutboxCounts {
+    let counts = this.counts.get(client.mesh.meshId);
+    if (!counts) this.counts.set(client.mesh.meshId, (counts = countOutbox(client.outbox)));
+    return counts;
   }
 
   /** A once-a-second refresh, only while a countdown is showing. */

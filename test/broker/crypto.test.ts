@@ -190,6 +190,22 @@ describe('crypto', () => {
       assert.deepEqual(badNonce, { text: 'hi', kind: 'multicast' });
     });
 
+    it('reads a push shaped as a broadcast (it names the member) without trying either key, and still opens a DM shaped so', () => {
+      let opens = 0;
+      class CountingCache extends SharedKeyCache {
+        override shared(pubkey: string): Uint8Array {
+          opens++;
+          return super.shared(pubkey);
+        }
+      }
+      const counting = new CountingCache(keyB.secretKey);
+      const broadcast = { senderPubkey: A_PK, senderMemberPubkey: A_PK, senderName: 'Alice', ...encodeMulticast('to everyone') };
+      assert.deepEqual(decryptInbound(broadcast, { member: counting }), { text: 'to everyone', kind: 'multicast' });
+      assert.equal(opens, 0);
+      const dm = { senderPubkey: A_PK, senderMemberPubkey: A_PK, ...encryptDirect('only you', B_PK, new SharedKeyCache(keyA.secretKey)) };
+      assert.deepEqual(decryptInbound(dm, { member: counting }), { text: 'only you', kind: 'direct' });
+    });
+
     it('tries the session key before the member key', () => {
       const sessionKey = generateKeypair(new Uint8Array(32).fill(5));
       const tried: string[] = [];

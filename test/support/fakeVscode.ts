@@ -473,6 +473,8 @@ const configValues = new Map<string, unknown>();
 const configDefaults = new Map<string, unknown>();
 const configChanges = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
 const activeEditorChanges = new EventEmitter<FakeTextEditor | undefined>();
+/** The fake shows one editor at a time: the visible editors are the active one. */
+const visibleEditorChanges = new EventEmitter<FakeTextEditor[]>();
 
 /** Reads `contributes.configuration` defaults, as VS Code does for an installed extension. */
 export function loadManifestDefaults(packageJsonPath: string): void {
@@ -561,6 +563,7 @@ export function setActiveEditor(document: FakeTextDocument, selection?: Selectio
   if (selection) editor.selection = selection;
   window.activeTextEditor = editor;
   activeEditorChanges.fire(editor);
+  visibleEditorChanges.fire([editor]);
   return editor;
 }
 
@@ -641,6 +644,7 @@ export const window = {
     return window.activeTextEditor ? [window.activeTextEditor] : [];
   },
   onDidChangeActiveTextEditor: activeEditorChanges.event,
+  onDidChangeVisibleTextEditors: visibleEditorChanges.event,
   createOutputChannel(name: string): FakeLogOutputChannel {
     const channel = new FakeLogOutputChannel(name);
     outputChannels.push(channel);

@@ -6,7 +6,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
-import { OutgoingNode } from '../../src/views/messagesView';
+import { ConversationNode, OutgoingNode } from '../../src/views/messagesView';
+import { Conversations } from '../../src/views/conversations';
 import { howItTravels, parseStateValue, stateValueText } from '../../src/views/commands';
 import { memberLabel, when } from '../../src/views/text';
 import type { MeshClientOptions } from '../../src/broker/client';
@@ -331,6 +332,77 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(tree.find((n) => n.label === 'alice')?.description?.includes('unread'), false);
       assert.deepEqual(vscode.treeViews.get('claudemesh.messages')?.badge, { value: 1, tooltip: '1 unread message' });
       assert.ok(run.context.workspaceState.keys().some((k) => k.startsWith('claudemesh.readMarkers/')));
+    });
+
+    it('keeps its conversations as messages arrive exactly as a rebuild from the whole history would', async () => {
+      const { run, client } = await startOne();
+      const bob = fakePeer({ pubkey: hexKey('b0'), displayName: 'bob' });
+      client.setPeers([alice, bob]);
+      const live = run.running.app.conversations;
+      for (let i = 0; i < 60; i++) {
+        const from = [alice, bob, alice][i % 3];
+        client.receive({ senderPubkey: from.pubkey, text: `m${i}`, receivedAt: 1_000 + i, ...(i % 7 === 0 ? { kind: 'multicast', senderName: 'x' } : {}) });
+        if (i === 30) await live.markRead(client, alice.pubkey);
+        live.list(client);
+      }
+      const rebuilt = new Conversations(run.running.app.ctx);
+      const shape = (c: Conversations) => c.list(client).map((v) => [v.key, v.label, v.unread, v.lastAt, v.entries.map((e) => e.text).join()]);
+      assert.deepEqual(shape(live), shape(rebuilt));
+      assert.equal(live.unreadTotal(), rebuilt.unreadTotal());
+      rebuilt.dispose();
+    });
+
+    it('redraws only the row of the conversation on top when it gets another message, and the whole list when the order changes', async () => {
+      const { client } = await startOne();
+      const bob = fakePeer({ pubkey: hexKey('b0'), displayName: 'bob' });
+      client.setPeers([alice, bob]);
+      client.receive({ senderPubkey: alice.pubkey, text: 'one' });
+      const view = vscode.treeViews.get('claudemesh.messages')!;
+      const fired: unknown[] = [];
+      view.treeDataProvider.onDidChangeTreeData!((element) => fired.push(element));
+      await vscode.readTree('claudemesh.messages');
+      client.receive({ senderPubkey: alice.pubkey, text: 'two' });
+      assert.equal(fired.length, 1);
+      assert.equal((fired[0] as ConversationNode).conversation.key, alice.pubkey, 'only alice’s row');
+      const [row] = await vscode.readTree('claudemesh.messages');
+      assert.match(row.description ?? '', /^2 unread · two/);
+      client.receive({ senderPubkey: bob.pubkey, text: 'bob now on top' });
+      assert.equal(fired[1], undefined, 'the whole tree');
+      assert.deepEqual((await vscode.readTree('claudemesh.messages')).map((n) => n.label), ['bob', 'alice']);
+    });
+
+    it('re-renders an open conversation only while it is visible, once per burst, and once when it comes back into view', async () => {
+      const { run, client } = await startOne();
+      const bob = fakePeer({ pubkey: hexKey('b0'), displayName: 'bob' });
+      client.setPeers([alice, bob]);
+      client.receive({ senderPubkey: alice.pubkey, text: 'hi' });
+      const documents = run.running.app.documents;
+      const aliceUri = documents.chatUri(client.mesh.meshId, alice.pubkey, 'alice');
+      const bobUri = documents.chatUri(client.mesh.meshId, bob.pubkey, 'bob');
+      await vscode.window.showTextDocument(aliceUri);
+      const refreshed: string[] = [];
+      documents.onDidChange((uri) => refreshed.push(uri.toString()));
+      client.receive({ senderPubkey: alice.pubkey, text: 'seen at once' });
+      client.receive({ senderPubkey: alice.pubkey, text: 'and again' });
+      client.receive({ senderPubkey: bob.pubkey, text: 'bob is not on screen' });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(refreshed, [aliceUri.toString()], 'alice once for the burst, bob not at all');
+      await vscode.window.showTextDocument(bobUri);
+      assert.deepEqual(refreshed, [aliceUri.toString(), bobUri.toString()]);
+      assert.match(vscode.shownDocuments[vscode.shownDocuments.length - 1].getText(), /bob is not on screen/);
+    });
+
+    it('updates the status bar on a message from counts: the outbox is not read', async () => {
+      const { client } = await startOne();
+      client.setPeers([alice]);
+      await client.send(alice.pubkey, 'queued one', { label: 'alice' });
+      let reads = 0;
+      const rows = client.outbox;
+      Object.defineProperty(client, 'outbox', { get: () => (reads++, rows), configurable: true });
+      client.receive({ senderPubkey: alice.pubkey, text: 'hello' });
+      const item = vscode.statusBarItems.find((i) => i.name === 'Claudemesh')!;
+      assert.match(item.text, /\$\(mail\) 1 {2}\$\(clock\) 1/);
+      assert.equal(reads, 0);
     });
 
     it('shows failed outgoing messages with Retry and Discard', async () => {

@@ -141,6 +141,29 @@ describe('broker connection', () => {
     conn.dispose();
   });
 
+  it('caps the backoff lower while an outage is young, and at the full cap once it is old', async () => {
+    // Nothing listens on this port: every attempt is refused at once.
+    const mesh = meshFor('ws://127.0.0.1:9/ws');
+    const timing = { backoffBaseMs: 20, backoffMaxMs: 400, youngBackoffMaxMs: 50, youngOutageMs: 600 };
+    const conn = new BrokerConnection({ mesh, sessionKey: generateKeypair(), sessionId: 'sess-young', cwd: '/tmp', timing });
+    cleanups.push(() => conn.dispose());
+    const young: number[] = [];
+    const old: number[] = [];
+    const started = Date.now();
+    const done = new Promise<void>((resolve) =>
+      conn.onDidChangeState((state) => {
+        if (state.kind !== 'reconnecting') return;
+        (Date.now() - started < 550 ? young : old).push(state.retryAt - Date.now());
+        if (old.length >= 6) resolve();
+      }),
+    );
+    conn.start();
+    await done;
+    assert.ok(young.length >= 5, `only ${young.length} attempts while young`);
+    assert.ok(Math.max(...young) <= 50, `a young delay above the young cap: ${young}`);
+    assert.ok(Math.max(...old) > 50, `no old delay above the young cap: ${old}`);
+  });
+
   it('draws full-jitter backoff delays below an exponential cap of 30 s', () => {
     assert.equal(backoffDelay(0, 1000, 30_000, () => 0.999), 999);
     assert.equal(backoffDelay(3, 1000, 30_000, () => 0.5), 4000);

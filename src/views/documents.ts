@@ -185,7 +185,7 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     const uri = docUri({ kind: 'chat', meshId, key }, label);
     const id = chatId(meshId, key);
     let uris = this.chatUris.get(id);
-    if (!uris) this.chatUris.set(id, (uris = new Map()));
+    if (!uris) this.chatUris.set(id, (uris = new Map<string, vscode.Uri>()));
     uris.set(uri.toString(), uri);
     return uri;
   }

@@ -225,7 +225,7 @@ async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): 
 
 // ---- memories ------------------------------------------------------------------------------------------------
 
-const remember: MeshHandler = async (_app, client) => {
+const remember: MeshHandler = async (app, client) => {
   const editor = vscode.window.activeTextEditor;
   const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
   // The selection is shown in the box before anything is stored: the user sees, and can trim, what every peer will read.
@@ -233,7 +233,9 @@ const remember: MeshHandler = async (_app, client) => {
   if (!content) return;
   const tags = await vscode.window.showInputBox({ title: 'Tags (optional)', prompt: 'Comma-separated tags, e.g. build, release', ignoreFocusOut: true });
   if (tags === undefined) return;
-  await client.remember(content, parseTags(tags));
+  const tagList = parseTags(tags);
+  const id = await client.remember(content, tagList);
+  app.memories.remembered(client, { id, content, tags: tagList, rememberedBy: app.ctx.displayName(client.mesh.meshId), rememberedAt: new Date().toISOString() });
   void showInfo(say`Claudemesh: remembered in ${client.mesh.slug}.`);
 };
 

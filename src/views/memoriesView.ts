@@ -1,4 +1,7 @@
-/** The Memories view: the results of the last Recall, per mesh, with Forget inline. */
+/**
+ * The Memories view, per mesh: what this window remembered lately (newest first, the last 20) and the results of the
+ * last Recall, with Forget inline. The broker has no "list memories" request, so these are all the view can know.
+ */
 import * as vscode from 'vscode';
 import type { MeshClientApi, Memory } from '../broker/types';
 import type { Ctx } from './ctx';
@@ -14,8 +17,11 @@ export class MemoryNode {
   ) {}
 }
 
+const RECENT_MAX = 20;
+
 export class MemoriesView extends MeshTree<MemoryNode> {
   private readonly results = new Map<string, { query: string; memories: Memory[] }>();
+  private readonly recent = new Map<string, Memory[]>();
 
   constructor(ctx: Ctx) {
     super(ctx, 'claudemesh.memories', false);
@@ -27,19 +33,33 @@ export class MemoriesView extends MeshTree<MemoryNode> {
     this.refresh();
   }
 
+  /** A memory this window just stored: shown at the top until 20 newer ones push it out. */
+  remembered(client: MeshClientApi, memory: Memory): void {
+    const meshId = client.mesh.meshId;
+    this.recent.set(meshId, [memory, ...(this.recent.get(meshId) ?? []).filter((m) => m.id !== memory.id)].slice(0, RECENT_MAX));
+    this.refresh();
+  }
+
   find(meshId: string, id: string): Memory | undefined {
-    return this.results.get(meshId)?.memories.find((m) => m.id === id);
+    return this.all(meshId).find((m) => m.id === id);
   }
 
   removeMemory(meshId: string, id: string): void {
     const result = this.results.get(meshId);
-    if (!result) return;
-    result.memories = result.memories.filter((m) => m.id !== id);
+    if (result) result.memories = result.memories.filter((m) => m.id !== id);
+    this.recent.set(meshId, (this.recent.get(meshId) ?? []).filter((m) => m.id !== id));
     this.refresh();
   }
 
+  /** Recent remembers first, then the recall results not already among them. */
+  private all(meshId: string): Memory[] {
+    const recent = this.recent.get(meshId) ?? [];
+    const ids = new Set(recent.map((m) => m.id));
+    return [...recent, ...(this.results.get(meshId)?.memories ?? []).filter((m) => !ids.has(m.id))];
+  }
+
   protected roots(client: MeshClientApi): MemoryNode[] {
-    return (this.results.get(client.mesh.meshId)?.memories ?? []).map((m) => new MemoryNode(client.mesh.meshId, m));
+    return this.all(client.mesh.meshId).map((m) => new MemoryNode(client.mesh.meshId, m));
   }
 
   protected item(node: MemoryNode): vscode.TreeItem {

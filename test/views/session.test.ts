@@ -137,6 +137,11 @@ describe('a whole session against the local broker', function () {
   it('remembers, recalls into the Memories view and forgets', async () => {
     vscode.ui.queue.inputBox.push('The staging database listens on port 5433', 'infra, db');
     await vscode.commands.executeCommand('claudemesh.remember');
+    assert.deepEqual(
+      (await vscode.readTree('claudemesh.memories')).map((n) => n.label),
+      ['The staging database listens on port 5433'],
+      'what you just remembered shows before any Recall',
+    );
     vscode.ui.queue.inputBox.push('staging database');
     vscode.ui.queue.quickPick.push((items) => items[0], 'Copy');
     await vscode.commands.executeCommand('claudemesh.recall');

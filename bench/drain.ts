@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import type { MeshClient } from '../src/broker/client';
 import { destinationOf, encryptDirect, mintAttestation, requestFingerprint, SharedKeyCache, signSessionHello } from '../src/broker/crypto';
 import type { OutboxRow } from '../src/broker/types';
-import { Member, MeshFixture, waitForState } from '../test/support/meshFixture';
+import { acked, Member, MeshFixture, waitForState } from '../test/support/meshFixture';
 import { now, Pair, ratioRow, Row } from './measure';
 
 const MESSAGES = 5_000;
@@ -43,7 +43,7 @@ async function throughMeshClient(messages: number): Promise<number> {
         // Rows come in send order and the oldest are acked first: while the drain is under way this stops early.
         for (const row of rows) {
           if (row.status === 'failed') reject(new Error(`outbox drain: a message failed: ${row.lastError}`));
-          if (row.status !== 'sent') return;
+          if (!acked(row)) return;
         }
         resolve(now());
       });

@@ -2,14 +2,14 @@
  * One mesh, end to end: the connection, the durable outbox, the inbox, and a live peer list kept current from
  * presence pushes. This is what the extension (and any plain Node script) talks to.
  */
-import { BrokerConnection, BrokerError, ConnectionOptions } from './connection';
+import { BrokerConnection, BrokerError, ConnectionOptions, listenerFailed } from './connection';
 import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestFingerprint, SharedKeyCache } from './crypto';
 import { Emitter, Event } from './events';
 import { migrateHistory, OutboxSplitStore } from './history';
 import { Inbox } from './inbox';
 import { PUBLIC_KEY as PUBKEY } from './keys';
-import { Outbox, RateLimit } from './outbox';
-import type { Frame, QueuedPush, SystemPush } from './protocol';
+import { isDirect, Outbox, RateLimit } from './outbox';
+import type { Frame, QueuedPush, SystemPush, WebhookPush } from './protocol';
 import type { KeyValueStore } from './store';
 import type {
   ConnectionState,
@@ -20,6 +20,7 @@ import type {
   MeshClientApi,
   MeshInfo,
   MessageStatus,
+  OutboxRecipient,
   OutboxRow,
   Peer,
   PeerProfile,
@@ -49,7 +50,13 @@ export interface MeshClientOptions extends ConnectionOptions {
   maxHistory?: number;
   /** While DMs are held for offline peers, the peer list is re-read this often. */
   heldPollMs?: number;
+  /** Outbox: first `message_status` check of a sent DM (then doubling), and how many checks at most. */
+  deliveryPollMs?: number;
+  maxDeliveryChecks?: number;
 }
+
+/** What this window last wrote about itself; shown on its own row until a `peers_list` reports the same. */
+type OwnWrites = Partial<Pick<Peer, 'status' | 'summary' | 'visible'>> & { profile?: PeerProfile };
 
 const PRESENCE_EVENTS: readonly string[] = ['peer_joined', 'peer_returned', 'peer_left', 'peer_visible', 'peer_hidden', 'profile_updated'];
 
@@ -75,11 +82,16 @@ export class MeshClient implements MeshClientApi {
   private readonly log: Logger | undefined;
   private readonly subscriptions: { dispose(): void }[] = [];
   private readonly migrated: Promise<unknown>;
+  /**
+   * The broker answers a `list_peers` that was sent after a `set_status` before it has applied it (§11, handlers run
+   * concurrently), so a list can be older than what we wrote. Our writes win on our own row until a list agrees.
+   */
+  private own: OwnWrites = {};
 
-  private readonly peersEmitter = new Emitter<readonly Peer[]>();
-  private readonly messageEmitter = new Emitter<InboundMessage>();
-  private readonly sharedStateEmitter = new Emitter<StateChange>();
-  private readonly presenceEmitter = new Emitter<PresenceEvent>();
+  private readonly peersEmitter = new Emitter<readonly Peer[]>(listenerFailed(() => this.log, 'peers'));
+  private readonly messageEmitter = new Emitter<InboundMessage>(listenerFailed(() => this.log, 'message'));
+  private readonly sharedStateEmitter = new Emitter<StateChange>(listenerFailed(() => this.log, 'shared state'));
+  private readonly presenceEmitter = new Emitter<PresenceEvent>(listenerFailed(() => this.log, 'presence'));
   readonly onDidChangePeers = this.peersEmitter.event;
   readonly onDidReceiveMessage = this.messageEmitter.event;
   readonly onDidChangeSharedState = this.sharedStateEmitter.event;
@@ -114,15 +126,18 @@ export class MeshClient implements MeshClientApi {
       holdExpiryMs: opts.holdExpiryMs,
       rateLimit: opts.rateLimit,
       maxInFlight: opts.maxInFlight,
+      deliveryPollMs: opts.deliveryPollMs,
+      maxDeliveryChecks: opts.maxDeliveryChecks,
       transport: {
         get connected() {
           return connection.isConnected;
         },
-        send: async (frame) => {
-          const ack = await connection.request(frame, 'id');
+        send: async (frame, onLate) => {
+          const ack = await connection.request(frame, { idField: 'id', what: 'message', onLate: (late) => late.type === 'ack' && onLate(late) });
           if (ack.type !== 'ack') throw new BrokerError('unexpected_reply', `Expected an ack, got "${ack.type}".`);
           return ack;
         },
+        messageStatus: (id) => this.messageStatus(id),
       },
     });
     this.inbox = new Inbox({ meshId: opts.mesh.meshId, store: history, maxHistory: opts.maxHistory });
@@ -200,7 +215,24 @@ export class MeshClient implements MeshClientApi {
     else if (target === '*' || /^@[^\s@]+$/.test(target)) body = encodeMulticast(text);
     else throw new Error(`"${target}" is not a peer key, "*" or an @group.`);
     const fingerprint = requestFingerprint({ ...destinationOf(target), priority, body: text });
-    return this.outboxQueue.enqueue({ targetSpec: target, targetLabel: options.label ?? target, priority, ...body, text, fingerprint });
+    const peer = this.peersByKey.get(target);
+    const recipient = PUBKEY.test(target) ? recipientOf(peer, target, options.label) : undefined;
+    return this.outboxQueue.enqueue({ targetSpec: target, targetLabel: options.label ?? target, priority, ...body, text, fingerprint, ...(recipient ? { recipient } : {}) });
+  }
+
+  otherSessionsFor(row: OutboxRow): Peer[] {
+    const member = row.recipient?.memberPubkey;
+    if (!member || !isDirect(row)) return [];
+    return this.peers.filter((p) => p.memberPubkey === member && p.pubkey !== row.targetSpec && p.pubkey !== this.sessionPubkey && p.peerRole !== 'control-plane');
+  }
+
+  async resendTo(clientMessageId: string, sessionPubkey: string): Promise<void> {
+    const row = this.outboxQueue.get(clientMessageId);
+    const peer = this.peersByKey.get(sessionPubkey);
+    if (!row || !peer || !this.otherSessionsFor(row).includes(peer)) throw new Error('That session is no longer online; pick another one.');
+    const body = encryptDirect(row.text, sessionPubkey, this.sessionKeys);
+    const fingerprint = requestFingerprint({ ...destinationOf(sessionPubkey), priority: row.priority, body: row.text });
+    await this.outboxQueue.redirect(clientMessageId, { targetSpec: sessionPubkey, targetLabel: peer.displayName, ...body, fingerprint, recipient: recipientOf(peer, sessionPubkey) });
   }
 
   retry(clientMessageId: string): Promise<void> {
@@ -213,6 +245,10 @@ export class MeshClient implements MeshClientApi {
 
   discard(clientMessageId: string): Promise<void> {
     return this.outboxQueue.discard(clientMessageId);
+  }
+
+  discardFailed(): Promise<number> {
+    return this.outboxQueue.discardFailed();
   }
 
   async listPeers(): Promise<Peer[]> {
@@ -237,7 +273,7 @@ export class MeshClient implements MeshClientApi {
   }
 
   async remember(content: string, tags?: string[]): Promise<string> {
-    return (await this.call({ type: 'remember', content, ...(tags?.length ? { tags } : {}) }, 'memory_stored')).id;
+    return (await this.call({ type: 'remember', content, ...(tags?.length ? { tags } : {}) }, 'memory_stored', 'memory')).id;
   }
 
   async recall(query: string): Promise<Memory[]> {
@@ -257,27 +293,43 @@ export class MeshClient implements MeshClientApi {
   }
 
   async shareSkill(skill: { name: string; description: string; instructions: string; tags?: string[]; manifest?: unknown }): Promise<void> {
-    await this.call({ type: 'share_skill', ...skill }, 'skill_ack');
+    await this.call({ type: 'share_skill', ...skill }, 'skill_ack', 'skill');
   }
 
   async removeSkill(name: string): Promise<boolean> {
     return (await this.call({ type: 'remove_skill', name }, 'skill_ack')).action === 'removed';
   }
 
-  setStatus(status: PeerStatus): Promise<void> {
-    return this.connection.post({ type: 'set_status', status });
+  /**
+   * Leaving `dnd`/`working` for `idle` also makes the broker drain what it held back meanwhile: it has no drain after
+   * a status change (§11), so once a peer list shows the new status, the connection reattaches quietly (a drain trigger).
+   */
+  async setStatus(status: PeerStatus): Promise<void> {
+    const before = this.peersByKey.get(this.sessionPubkey)?.status;
+    await this.connection.post({ type: 'set_status', status });
+    this.wrote({ status });
+    if (status !== 'idle' || before === 'idle') return;
+    for (let i = 0; i < 10; i++) {
+      const mine = (await this.call({ type: 'list_peers' }, 'peers_list')).peers.find((p) => p.pubkey === this.sessionPubkey);
+      if (mine?.status === 'idle') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await this.connection.reattach();
   }
 
-  setSummary(summary: string): Promise<void> {
-    return this.connection.post({ type: 'set_summary', summary });
+  async setSummary(summary: string): Promise<void> {
+    await this.connection.post({ type: 'set_summary', summary }, 'summary');
+    this.wrote({ summary });
   }
 
   async setVisible(visible: boolean): Promise<void> {
     await this.call({ type: 'set_visible', visible }, 'ack');
+    this.wrote({ visible });
   }
 
   async setProfile(profile: PeerProfile): Promise<void> {
-    await this.call({ type: 'set_profile', ...profile }, 'ack');
+    await this.call({ type: 'set_profile', ...profile }, 'ack', 'profile');
+    this.wrote({ profile: { ...this.own.profile, ...profile } });
   }
 
   async messageStatus(messageId: string): Promise<MessageStatus> {
@@ -288,8 +340,8 @@ export class MeshClient implements MeshClientApi {
     return (await this.call({ type: 'mesh_info' }, 'mesh_info_result')).info;
   }
 
-  private async call<T extends Frame['type']>(payload: Record<string, unknown>, expected: T): Promise<FrameOf<T>> {
-    const reply = await this.connection.request(payload);
+  private async call<T extends Frame['type']>(payload: Record<string, unknown>, expected: T, what?: string): Promise<FrameOf<T>> {
+    const reply = await this.connection.request(payload, { what });
     if (reply.type !== expected) {
       throw new BrokerError('unexpected_reply', `The broker answered "${String(payload.type)}" with "${reply.type}" instead of "${expected}".`);
     }
@@ -316,6 +368,7 @@ export class MeshClient implements MeshClientApi {
     switch (frame.type) {
       case 'push':
         if (frame.push.kind === 'system') this.onSystemPush(frame.push);
+        else if (frame.push.kind === 'webhook') void this.onWebhookPush(frame.push);
         else void this.onMessagePush(frame.push);
         return;
       case 'state_change':
@@ -359,6 +412,36 @@ export class MeshClient implements MeshClientApi {
     }
   }
 
+  /** A webhook POST relayed by the broker (§5): kept as what it is, its name and JSON, not as an empty broadcast. */
+  private async onWebhookPush(push: WebhookPush): Promise<void> {
+    const id = push.messageId || `webhook:${push.event}:${push.createdAt}`;
+    let data: string;
+    try {
+      data = JSON.stringify(push.data) ?? 'null';
+    } catch {
+      data = '[unreadable]';
+    }
+    const message: InboundMessage = {
+      id,
+      brokerMessageId: push.messageId,
+      meshId: this.mesh.meshId,
+      senderPubkey: `webhook:${push.event}`,
+      senderName: `webhook ${push.event}`,
+      kind: 'multicast',
+      text: data.length > 4_000 ? `${data.slice(0, 4_000)}…` : data,
+      priority: 'next',
+      createdAt: push.createdAt,
+      receivedAt: Date.now(),
+      subtype: 'webhook',
+      webhook: push.event,
+    };
+    try {
+      if (await this.inbox.add(message)) this.messageEmitter.fire(message);
+    } catch (err) {
+      this.log?.warn(`${this.mesh.slug}: could not store webhook event ${push.event}: ${(err as Error).message}`);
+    }
+  }
+
   private onSystemPush(push: SystemPush): void {
     if (!PRESENCE_EVENTS.includes(push.event)) {
       this.log?.debug(`${this.mesh.slug}: system event ${push.event}`);
@@ -373,6 +456,7 @@ export class MeshClient implements MeshClientApi {
     };
     if (event.event === 'peer_left') {
       const gone = this.peersByKey.get(event.pubkey);
+      this.outboxQueue.peerGone(event.pubkey);
       if (gone) {
         this.peersByKey.delete(event.pubkey);
         if (this.isOther(gone)) this.othersListed--;
@@ -396,9 +480,38 @@ export class MeshClient implements MeshClientApi {
     }, 200);
   }
 
+  /** Records our own write and shows it on our row at once. */
+  private wrote(values: OwnWrites): void {
+    Object.assign(this.own, values);
+    const mine = this.peersByKey.get(this.sessionPubkey);
+    if (!mine) return;
+    this.peersByKey.set(this.sessionPubkey, this.withOwnWrites({ ...mine }, false));
+    this.peersChanged();
+  }
+
+  /**
+   * Lays what we wrote over our own row. With `confirm`, a field the broker now reports as written is dropped from
+   * the overlay (from then on the broker is the truth); a list that still shows the old value is overruled.
+   */
+  private withOwnWrites(peer: Peer, confirm: boolean): Peer {
+    const own = this.own;
+    for (const key of ['status', 'summary', 'visible'] as const) {
+      if (!(key in own)) continue;
+      if (confirm && peer[key] === own[key]) delete own[key];
+      else (peer as unknown as Record<string, unknown>)[key] = own[key];
+    }
+    if (own.profile) {
+      const wanted = own.profile;
+      const agrees = (Object.keys(wanted) as (keyof PeerProfile)[]).every((k) => JSON.stringify(peer.profile?.[k]) === JSON.stringify(wanted[k]));
+      if (confirm && agrees) delete own.profile;
+      else peer.profile = { ...peer.profile, ...wanted };
+    }
+    return peer;
+  }
+
   private replacePeers(peers: Peer[]): void {
     this.peersByKey.clear();
-    for (const peer of peers) this.peersByKey.set(peer.pubkey, peer);
+    for (const peer of peers) this.peersByKey.set(peer.pubkey, peer.pubkey === this.sessionPubkey ? this.withOwnWrites(peer, true) : peer);
     this.othersListed = 0;
     for (const peer of this.peersByKey.values()) if (this.isOther(peer)) this.othersListed++;
     this.outboxQueue.peerSeen(this.peersByKey.keys());
@@ -414,4 +527,16 @@ export class MeshClient implements MeshClientApi {
     this.peerList = undefined;
     this.peersEmitter.fire(this.peers);
   }
+}
+
+/** Who a DM is for, from the peer list row of its recipient when we have one. */
+function recipientOf(peer: Peer | undefined, pubkey: string, label?: string): OutboxRecipient {
+  if (!peer) return { pubkey, name: label ?? pubkey.slice(0, 8) };
+  return {
+    pubkey,
+    memberPubkey: peer.memberPubkey,
+    name: peer.displayName,
+    ...(peer.cwd ? { cwd: peer.cwd } : {}),
+    ...(peer.hostname ? { hostname: peer.hostname } : {}),
+  };
 }

@@ -3,12 +3,13 @@
  * request/response mechanism every RPC goes through (an id per request, one timeout rule, fail fast on disconnect).
  */
 import * as os from 'os';
+import { performance } from 'perf_hooks';
 import type { Duplex } from 'stream';
 import WebSocket from 'ws';
 import { mintAttestation, signSessionHello } from './crypto';
 import { Emitter } from './events';
 import { brokerUrlProblem } from './config';
-import { correlationId, Frame, helloFailure, parseFrame } from './protocol';
+import { correlationId, Frame, helloFailure, MAX_FRAME_BYTES, parseFrame } from './protocol';
 import type { ConnectionState, JoinedMesh, Logger } from './types';
 
 export interface Timing {
@@ -31,6 +32,8 @@ export interface Timing {
   silenceLimitMs: number;
   watchdogIntervalMs: number;
   attestationTtlMs: number;
+  /** A reply that comes this long after its request timed out is still handed to the request's `onLate`. */
+  lateReplyGraceMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -44,6 +47,7 @@ export const DEFAULT_TIMING: Timing = {
   silenceLimitMs: 75_000,
   watchdogIntervalMs: 15_000,
   attestationTtlMs: 12 * 3600_000,
+  lateReplyGraceMs: 120_000,
 };
 
 export interface SessionKey {
@@ -66,6 +70,8 @@ export interface ConnectionOptions {
   groups?: { name: string; role?: string }[];
   log?: Logger;
   timing?: Partial<Timing>;
+  /** The largest frame the broker takes (§11); a bigger request is refused before it is written. */
+  maxFrameBytes?: number;
 }
 
 export class BrokerError extends Error {
@@ -80,10 +86,46 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30)));
 }
 
+/** A request over the broker's frame limit: refused before writing, so the socket and other requests are untouched. */
+export class RequestTooLargeError extends BrokerError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    what: string,
+  ) {
+    super('too_large', `This ${what} is too large for the broker: ${formatKiB(bytes)} in one frame, and the broker accepts at most ${formatKiB(limit)}.`);
+    this.name = 'RequestTooLargeError';
+  }
+}
+
+function formatKiB(bytes: number): string {
+  return bytes < 10_240 ? `${(bytes / 1024).toFixed(1)} KiB` : `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+export interface RequestOptions {
+  /** The field the broker echoes the id in: `_reqId`, or `id` for `send` (§4). */
+  idField?: '_reqId' | 'id';
+  /** Called with a reply that arrives after the timeout (within `lateReplyGraceMs`), e.g. a send ack. */
+  onLate?(frame: Frame): void;
+  /** What the request is, for the size-limit message ("skill", "memory"); default the frame type. */
+  what?: string;
+}
+
 interface Pending {
   resolve(frame: Frame): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+}
+
+interface Late {
+  /** performance.now() after which a reply is no longer awaited at all. */
+  until: number;
+  onLate(frame: Frame): void;
+}
+
+/** A subscriber's exception is logged (one line, no payload), and never reaches the emitter or other subscribers. */
+export function listenerFailed(log: () => Logger | undefined, what: string): (err: unknown) => void {
+  return (err) => log()?.error(`a ${what} listener threw: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 const noopLog: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -107,11 +149,15 @@ export class BrokerConnection {
   private lastHeard = 0;
   private nextRequestId = 1;
   private readonly pending = new Map<string, Pending>();
+  /** Requests that timed out but whose reply would still be used; pruned as it grows. */
+  private readonly late = new Map<string, Late>();
+  private readonly maxFrameBytes: number;
+  private reattaching = false;
   /** Set when the broker said why it is about to close the socket; read by the close handler. */
   private closeReason: { code?: string; message: string } | undefined;
 
-  private readonly stateEmitter = new Emitter<ConnectionState>();
-  private readonly frameEmitter = new Emitter<Frame>();
+  private readonly stateEmitter = new Emitter<ConnectionState>(listenerFailed(() => this.log, 'connection state'));
+  private readonly frameEmitter = new Emitter<Frame>(listenerFailed(() => this.log, 'frame'));
   readonly onDidChangeState = this.stateEmitter.event;
   /** Every frame that is not a reply to one of our requests: pushes, state_change, stray acks, errors without an id. */
   readonly onFrame = this.frameEmitter.event;
@@ -119,6 +165,7 @@ export class BrokerConnection {
   constructor(private readonly opts: ConnectionOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.log = opts.log ?? noopLog;
+    this.maxFrameBytes = opts.maxFrameBytes ?? MAX_FRAME_BYTES;
   }
 
   get state(): ConnectionState {
@@ -169,20 +216,27 @@ export class BrokerConnection {
 
   /**
    * Sends a request and waits for the reply correlated by id (`_reqId`, or `id` for `send`). A broker `error`
-   * reply rejects with a BrokerError. Fails at once when not connected, and on disconnect.
+   * reply rejects with a BrokerError. Fails at once when not connected or over the frame limit, and on disconnect.
    */
-  request(payload: Record<string, unknown>, idField: '_reqId' | 'id' = '_reqId'): Promise<Frame> {
+  request(payload: Record<string, unknown>, options: RequestOptions = {}): Promise<Frame> {
     if (!this.ws || this.current.kind !== 'connected') {
       return Promise.reject(new BrokerError('not_connected', 'Not connected to the mesh.'));
     }
     const id = `r${this.nextRequestId++}`;
+    let text: string;
+    try {
+      text = this.serialize({ ...payload, [options.idField ?? '_reqId']: id }, options.what);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        if (options.onLate) this.awaitLate(id, options.onLate);
         reject(new BrokerError('timeout', `The broker did not answer "${String(payload.type)}" within ${Math.round(this.timing.rpcTimeoutMs / 1000)} s.`));
       }, this.timing.rpcTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.write({ ...payload, [idField]: id }).catch((err: Error) => {
+      this.write(text).catch((err: Error) => {
         const entry = this.pending.get(id);
         if (!entry) return;
         clearTimeout(entry.timer);
@@ -193,14 +247,68 @@ export class BrokerConnection {
   }
 
   /** Sends a frame that has no reply on the wire; resolves once it is written to the socket. */
-  post(payload: Record<string, unknown>): Promise<void> {
+  post(payload: Record<string, unknown>, what?: string): Promise<void> {
     if (!this.ws || this.current.kind !== 'connected') {
       return Promise.reject(new BrokerError('not_connected', 'Not connected to the mesh.'));
     }
-    return this.write(payload);
+    try {
+      return this.write(this.serialize(payload, what));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  private write(payload: Record<string, unknown>): Promise<void> {
+  /**
+   * Drops the socket and says session_hello again at once, without backoff: the broker reattaches the session
+   * (same key, within its grace) and drains what it held back (§11: its only drain triggers are a hello, a DM to the
+   * connection, or a hook). Waits (briefly) for requests in flight, so their replies are not lost with the socket;
+   * resolves once the new socket is connected (or has failed).
+   */
+  async reattach(): Promise<void> {
+    if (this.current.kind !== 'connected' || this.reattaching) return;
+    this.reattaching = true;
+    try {
+      const deadline = performance.now() + 2_000;
+      while (this.pending.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const ws = this.ws;
+      if (!ws || this.current.kind !== 'connected' || !this.wanted) return;
+      this.log.debug(`${this.opts.mesh.slug}: reattaching so the broker drains held messages`);
+      this.teardown(new BrokerError('disconnected', 'The connection was renewed; try again.'));
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.close(1000, 'reattach');
+      const settled = new Promise<void>((resolve) => {
+        const sub = this.stateEmitter.event((state) => {
+          if (state.kind === 'connecting') return;
+          sub.dispose();
+          resolve();
+        });
+      });
+      this.open();
+      await settled;
+    } finally {
+      this.reattaching = false;
+    }
+  }
+
+  /** JSON for one frame, refused before anything is written when it exceeds the broker's frame limit (§11). */
+  private serialize(payload: Record<string, unknown>, what?: string): string {
+    const text = JSON.stringify(payload);
+    // Byte length is at most 3× the UTF-16 length, so most frames skip the exact count.
+    if (text.length * 3 > this.maxFrameBytes) {
+      const bytes = Buffer.byteLength(text);
+      if (bytes > this.maxFrameBytes) throw new RequestTooLargeError(bytes, this.maxFrameBytes, what ?? `"${String(payload.type)}" request`);
+    }
+    return text;
+  }
+
+  private awaitLate(id: string, onLate: (frame: Frame) => void): void {
+    const now = performance.now();
+    if (this.late.size >= 1_000) for (const [key, l] of this.late) if (l.until < now) this.late.delete(key);
+    this.late.set(id, { until: now + this.timing.lateReplyGraceMs, onLate });
+  }
+
+  private write(text: string): Promise<void> {
     const ws = this.ws;
     return new Promise((resolve, reject) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) {
@@ -208,7 +316,7 @@ export class BrokerConnection {
         return;
       }
       this.batchWritesThisTick();
-      ws.send(JSON.stringify(payload), (err) => (err ? reject(new BrokerError('write_failed', `Could not write to the broker: ${err.message}`)) : resolve()));
+      ws.send(text, (err) => (err ? reject(new BrokerError('write_failed', `Could not write to the broker: ${err.message}`)) : resolve()));
     });
   }
 
@@ -232,12 +340,12 @@ export class BrokerConnection {
     this.setState({ kind: 'connecting', attempt: this.attempt });
     const ws = new WebSocket(this.opts.mesh.brokerUrl, { maxPayload: 16 * 1024 * 1024, handshakeTimeout: this.timing.helloTimeoutMs });
     this.ws = ws;
-    this.lastHeard = Date.now();
+    this.lastHeard = performance.now();
     ws.on('upgrade', (response) => (this.socket = response.socket));
     ws.on('open', () => this.sendHello(ws));
     ws.on('message', (data) => this.onMessage(ws, data));
-    ws.on('ping', () => (this.lastHeard = Date.now()));
-    ws.on('pong', () => (this.lastHeard = Date.now()));
+    ws.on('ping', () => (this.lastHeard = performance.now()));
+    ws.on('pong', () => (this.lastHeard = performance.now()));
     ws.on('error', (err) => {
       this.log.debug(`${this.opts.mesh.slug}: socket error: ${err.message}`);
       this.closeReason ??= { message: err.message };
@@ -245,7 +353,7 @@ export class BrokerConnection {
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
     clearInterval(this.watchdog);
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastHeard > this.timing.silenceLimitMs) {
+      if (performance.now() - this.lastHeard > this.timing.silenceLimitMs) {
         this.log.warn(`${this.opts.mesh.slug}: no traffic from the broker for ${Math.round(this.timing.silenceLimitMs / 1000)} s; dropping the socket`);
         this.closeReason = { message: 'the broker stopped answering' };
         ws.terminate();
@@ -286,12 +394,21 @@ export class BrokerConnection {
 
   private onMessage(ws: WebSocket, data: WebSocket.RawData): void {
     if (ws !== this.ws) return;
-    this.lastHeard = Date.now();
+    this.lastHeard = performance.now();
     const parsed = parseFrame(data);
+    const slug = this.opts.mesh.slug;
     if (!parsed.ok) {
-      this.log.warn(`${this.opts.mesh.slug}: ignored a frame from the broker: ${parsed.reason}`);
+      // A reply we cannot read still answers its request: fail it now rather than at the timeout.
+      const entry = parsed.reqId === undefined ? undefined : this.pending.get(parsed.reqId);
+      this.log.warn(`${slug}: ignored a frame from the broker: ${parsed.reason}`);
+      if (entry && parsed.reqId !== undefined) {
+        clearTimeout(entry.timer);
+        this.pending.delete(parsed.reqId);
+        entry.reject(new BrokerError('bad_reply', `The broker's reply could not be read (${parsed.reason}).`));
+      }
       return;
     }
+    for (const note of parsed.notes) this.log[note.level](`${slug}: ${note.text}`);
     const frame = parsed.frame;
     if (this.current.kind !== 'connected') {
       this.onHandshakeFrame(frame);
@@ -306,8 +423,17 @@ export class BrokerConnection {
       else entry.resolve(frame);
       return;
     }
+    const late = id === undefined ? undefined : this.late.get(id);
+    if (late && id !== undefined) {
+      this.late.delete(id);
+      if (late.until >= performance.now()) {
+        this.log.debug(`${slug}: a reply to ${id} came after its timeout; applying it`);
+        late.onLate(frame);
+        return;
+      }
+    }
     if (frame.type === 'error') {
-      this.log.warn(`${this.opts.mesh.slug}: broker error ${frame.code}: ${frame.message}`);
+      this.log.warn(`${slug}: broker error ${frame.code}: ${frame.message}`);
       // A ban arrives on a live socket as an error frame just before the close; keep its words for the close handler.
       if (helloFailure(frame.code, frame.message).kind !== 'retry') this.closeReason = { code: frame.code, message: frame.message };
     }
@@ -367,6 +493,7 @@ export class BrokerConnection {
     this.watchdog = undefined;
     this.ws = undefined;
     this.socket = undefined;
+    this.late.clear();
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const entry of pending) {

@@ -8,6 +8,9 @@ export type Event<T> = (listener: (value: T) => void) => Disposable;
 export class Emitter<T> {
   private listeners = new Set<(value: T) => void>();
 
+  /** `onListenerError` hears a subscriber's exception (to log it); the other subscribers still run. */
+  constructor(private readonly onListenerError?: (err: unknown) => void) {}
+
   readonly event: Event<T> = (listener) => {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
@@ -17,8 +20,13 @@ export class Emitter<T> {
     for (const listener of [...this.listeners]) {
       try {
         listener(value);
-      } catch {
-        // A faulty subscriber must not break the client or the other subscribers.
+      } catch (err) {
+        // A faulty subscriber must not break the client or the other subscribers; it is reported, not swallowed.
+        try {
+          this.onListenerError?.(err);
+        } catch {
+          // A failing logger is not worth breaking the loop for.
+        }
       }
     }
   }

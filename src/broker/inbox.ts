@@ -44,12 +44,24 @@ export class Inbox {
     return this.ids.has(id);
   }
 
-  /** Persists a new message; returns false (and stores nothing) for a duplicate. */
+  /**
+   * Persists a new message; returns false (and stores nothing) for a duplicate. When the write fails the id is
+   * forgotten again and the error is thrown, so the caller sends no client_ack and the broker's redelivery (after
+   * its lease) gets another chance instead of being taken for a duplicate.
+   */
   async add(message: InboundMessage): Promise<boolean> {
     if (this.ids.has(message.id)) return false;
     const stored: StoredMessage = { ...message, seq: this.nextSeq };
     this.remember(stored);
-    const writes: PromiseLike<void>[] = [this.opts.store.update(this.keyOf(stored), stored)];
+    try {
+      await this.opts.store.update(this.keyOf(stored), stored);
+    } catch (err) {
+      const i = this.messages.lastIndexOf(stored);
+      if (i >= 0) this.messages.splice(i, 1);
+      this.ids.delete(stored.id);
+      throw err;
+    }
+    const writes: PromiseLike<void>[] = [];
     while (this.messages.length > this.maxHistory) {
       const oldest = this.messages.shift()!;
       this.ids.delete(oldest.id);

@@ -1,14 +1,17 @@
 /**
  * The durable outbox. Every row is its own store record, so persisting one change costs the same at any queue depth.
  * Bodies are encrypted once, at enqueue; retries resend identical bytes under the same client_message_id, and the
- * receiver dedupes on it. A drain worker sends rows in order, paced to the broker's per-member rate limit.
+ * receiver dedupes on it. A drain worker sends rows in order, paced to the broker's per-member rate limit, with at
+ * most one `send` in flight per recipient: the broker handles frames concurrently (§11), so two sends in flight to one
+ * recipient can be queued, and delivered, in either order. Sent DMs are then followed to delivery (`message_status`).
  */
 import { randomUUID } from 'crypto';
+import { performance } from 'perf_hooks';
 import { BrokerError } from './connection';
 import { Emitter } from './events';
 import { classifySendError, MAX_SEND_FRAME_BYTES } from './protocol';
 import type { KeyValueStore } from './store';
-import type { Logger, OutboxRow } from './types';
+import type { Logger, MessageStatus, OutboxRecipient, OutboxRow } from './types';
 
 export interface SendAck {
   messageId: string;
@@ -18,7 +21,10 @@ export interface SendAck {
 
 export interface OutboxTransport {
   readonly connected: boolean;
-  send(frame: Record<string, unknown>): Promise<SendAck>;
+  /** `onLate` hears an ack that arrived after `send` had already rejected with a timeout. */
+  send(frame: Record<string, unknown>, onLate: (ack: SendAck) => void): Promise<SendAck>;
+  /** The broker's `message_status` for a sent message; absent, sent DMs are not followed to delivery. */
+  messageStatus?(brokerMessageId: string): Promise<MessageStatus>;
 }
 
 export interface RateLimit {
@@ -41,6 +47,12 @@ export interface OutboxOptions {
   keepSent?: number;
   /** Transient failures (timeouts, unknown broker errors) before a row fails; disconnects do not count. */
   maxAttempts?: number;
+  /** First `message_status` check of a sent DM after its ack; each next one waits twice as long (capped at 60 s). */
+  deliveryPollMs?: number;
+  /** Checks per sent DM before the outbox stops asking (the row then stays `sent`). */
+  maxDeliveryChecks?: number;
+  /** Sent DMs followed at once; the oldest beyond this stop being followed. */
+  maxTracked?: number;
 }
 
 export class MessageTooLargeError extends Error {
@@ -51,7 +63,15 @@ export class MessageTooLargeError extends Error {
 }
 
 /** What the caller decides about a row; the outbox fills in ids, status and timing. */
-export type EnqueueRequest = Pick<OutboxRow, 'targetSpec' | 'targetLabel' | 'priority' | 'nonce' | 'ciphertext' | 'text' | 'fingerprint'>;
+export type EnqueueRequest = Pick<OutboxRow, 'targetSpec' | 'targetLabel' | 'priority' | 'nonce' | 'ciphertext' | 'text' | 'fingerprint' | 'recipient'>;
+
+/** A DM re-encrypted for another session of the same member (`Outbox.redirect`). */
+export type Redirect = Pick<OutboxRow, 'targetSpec' | 'targetLabel' | 'nonce' | 'ciphertext' | 'fingerprint'> & { recipient: OutboxRecipient };
+
+/** A DM's targetSpec is a key; `*` and `@group` are multicast (§7). */
+export function isDirect(row: Pick<OutboxRow, 'targetSpec'>): boolean {
+  return !row.targetSpec.startsWith('@') && row.targetSpec !== '*';
+}
 
 const RATE_LIMIT_DEFAULT: RateLimit = { burst: 10, perMinute: 60 };
 
@@ -66,14 +86,15 @@ export function retryDelayMs(attempts: number): number {
  */
 class TokenBucket {
   private tokens: number;
-  private last = Date.now();
+  private last = performance.now();
   private readonly msPerToken: number;
   constructor(private readonly limit: RateLimit) {
     this.tokens = limit.burst;
     this.msPerToken = 60_000 / limit.perMinute / 0.95 + 20;
   }
   private refill(): void {
-    const now = Date.now();
+    // The monotonic clock: a wall-clock step must not stall the bucket (step back) or empty it in a burst (forward).
+    const now = performance.now();
     this.tokens = Math.min(this.limit.burst, this.tokens + (now - this.last) / this.msPerToken);
     this.last = now;
   }
@@ -96,12 +117,19 @@ class TokenBucket {
 
 export class Outbox {
   private readonly rowsById = new Map<string, OutboxRow>();
-  /** Rows waiting to be sent, in seq order. */
-  private queue: OutboxRow[] = [];
+  /** Rows waiting to be sent, one queue per recipient, each in seq order (so a retried row goes first). */
+  private readonly queues = new Map<string, OutboxRow[]>();
+  /** Recipients with a `send` awaiting its ack: the next row to them waits for it. */
+  private readonly inFlightTo = new Set<string>();
   /** Sent rows, oldest first, so pruning never scans the whole outbox. */
   private sentInOrder: OutboxRow[] = [];
   /** DMs waiting for their recipient to come online. */
   private readonly held = new Set<OutboxRow>();
+  /** Sent DMs being followed to delivery, with the monotonic time of their next `message_status` check. */
+  private readonly tracked = new Map<OutboxRow, number>();
+  private checking = 0;
+  private lastPrune = -Infinity;
+  private checkTimer: NodeJS.Timeout | undefined;
   private nextSeq = 1;
   private inFlight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -114,10 +142,13 @@ export class Outbox {
   private readonly maxInFlight: number;
   private readonly keepSent: number;
   private readonly maxAttempts: number;
+  private readonly deliveryPollMs: number;
+  private readonly maxDeliveryChecks: number;
+  private readonly maxTracked: number;
   private readonly log: Logger | undefined;
 
-  private readonly changeEmitter = new Emitter<readonly OutboxRow[]>();
-  readonly onDidChange = this.changeEmitter.event;
+  private readonly changeEmitter: Emitter<readonly OutboxRow[]>;
+  readonly onDidChange: Emitter<readonly OutboxRow[]>['event'];
 
   constructor(private readonly opts: OutboxOptions) {
     this.prefix = `claudemesh.outbox/${opts.meshId}/`;
@@ -125,7 +156,12 @@ export class Outbox {
     this.maxInFlight = opts.maxInFlight ?? 32;
     this.keepSent = opts.keepSent ?? 500;
     this.maxAttempts = opts.maxAttempts ?? 25;
+    this.deliveryPollMs = opts.deliveryPollMs ?? 1_000;
+    this.maxDeliveryChecks = opts.maxDeliveryChecks ?? 8;
+    this.maxTracked = opts.maxTracked ?? 100;
     this.log = opts.log;
+    this.changeEmitter = new Emitter((err) => this.log?.error(`an outbox listener threw: ${err instanceof Error ? err.message : String(err)}`));
+    this.onDidChange = this.changeEmitter.event;
     this.bucket = opts.rateLimit === false ? undefined : new TokenBucket(opts.rateLimit ?? RATE_LIMIT_DEFAULT);
     this.load();
     this.pump();
@@ -150,18 +186,25 @@ export class Outbox {
       if (!key.startsWith(this.prefix)) continue;
       const row = this.opts.store.get<OutboxRow>(key);
       if (!row || typeof row.clientMessageId !== 'string' || typeof row.seq !== 'number') continue;
-      // A row caught mid-send by a crash or reload is resent under the same client_message_id; the receiver dedupes.
-      if (row.status === 'sending') row.status = 'queued';
+      if (row.status === 'sending') {
+        // Caught mid-send by a crash or reload: a DM is resent under the same client_message_id (the receiver dedupes);
+        // a multicast is not, since nothing dedupes it: it may or may not have gone out.
+        if (isDirect(row)) row.status = 'queued';
+        else this.markUnknown(row, false);
+      }
+      // nextAttemptAt is on the monotonic clock of the process that wrote it: meaningless now, so due at once.
+      row.nextAttemptAt = 0;
       loaded.push(row);
     }
     loaded.sort((a, b) => a.seq - b.seq);
     for (const row of loaded) {
       this.rowsById.set(row.clientMessageId, row);
       this.nextSeq = row.seq + 1;
+      if (row.status === 'queued') this.queueFor(row.targetSpec).push(row);
+      if (row.status === 'held') this.held.add(row);
     }
-    this.queue = loaded.filter((r) => r.status === 'queued');
-    for (const row of loaded) if (row.status === 'held') this.held.add(row);
-    this.sentInOrder = loaded.filter((r) => r.status === 'sent').sort((a, b) => (a.sentAt ?? 0) - (b.sentAt ?? 0));
+    this.sentInOrder = loaded.filter((r) => r.status === 'sent' || r.status === 'delivered').sort((a, b) => (a.sentAt ?? 0) - (b.sentAt ?? 0));
+    for (const row of this.sentInOrder) if (row.status === 'sent') this.track(row);
   }
 
   /** Persists the row, then returns it. Throws MessageTooLargeError when it could never fit in one frame. */
@@ -169,7 +212,6 @@ export class Outbox {
     const clientMessageId = randomUUID();
     const bytes = Buffer.byteLength(JSON.stringify(sendFrame({ ...req, clientMessageId } as OutboxRow)));
     if (bytes > MAX_SEND_FRAME_BYTES) throw new MessageTooLargeError(bytes);
-    const now = Date.now();
     const row: OutboxRow = {
       seq: this.nextSeq++,
       clientMessageId,
@@ -183,12 +225,13 @@ export class Outbox {
       text: req.text,
       status: 'queued',
       attempts: 0,
-      nextAttemptAt: now,
-      createdAt: now,
+      nextAttemptAt: performance.now(),
+      createdAt: Date.now(),
+      ...(req.recipient ? { recipient: req.recipient } : {}),
     };
     this.rowsById.set(clientMessageId, row);
     await this.persist(row);
-    this.queue.push(row);
+    this.queueFor(row.targetSpec).push(row);
     this.changed();
     this.pump();
     return row;
@@ -196,29 +239,55 @@ export class Outbox {
 
   /** Wakes the drain worker; after a (re)connect every waiting row is due at once. */
   kick(afterConnect = false): void {
-    if (afterConnect) for (const row of this.queue) row.nextAttemptAt = Math.min(row.nextAttemptAt, Date.now());
+    if (afterConnect) {
+      const now = performance.now();
+      for (const queue of this.queues.values()) for (const row of queue) row.nextAttemptAt = Math.min(row.nextAttemptAt, now);
+      for (const row of this.tracked.keys()) this.tracked.set(row, now);
+    }
     this.pump();
+    this.scheduleChecks();
   }
 
-  /** A peer was seen online: its held DMs go back to the queue. */
+  /**
+   * Peers were seen online: their held DMs go back to the queue, and a DM marked not delivered to one of them is
+   * waited for again (a resumed session comes back under the same key, and the broker still holds the DM for it).
+   */
   peerSeen(pubkeys: Iterable<string>): void {
     const seen = new Set(pubkeys);
     let any = false;
     for (const row of [...this.held]) {
       if (seen.has(row.targetSpec)) {
-        this.requeue(row, Date.now());
+        this.requeue(row, performance.now());
         any = true;
       }
     }
+    for (const row of this.rowsById.values()) {
+      if (row.status !== 'not_delivered' || !seen.has(row.targetSpec)) continue;
+      row.status = 'sent';
+      delete row.notDeliveredReason;
+      row.deliveryChecks = 0;
+      void this.persist(row);
+      this.track(row);
+      this.changed();
+    }
     if (any) this.pump();
+    this.scheduleChecks();
+  }
+
+  /** A session left the mesh (`peer_left`): every sent, undelivered DM to it is checked now, and marked if lost. */
+  peerGone(pubkey: string): void {
+    for (const row of this.rowsById.values()) {
+      if (row.status === 'sent' && row.targetSpec === pubkey && row.brokerMessageId) this.tracked.set(row, 0);
+    }
+    this.scheduleChecks();
   }
 
   async retry(clientMessageId: string): Promise<void> {
     const row = this.rowsById.get(clientMessageId);
-    if (!row || (row.status !== 'failed' && row.status !== 'held')) return;
+    if (!row || (row.status !== 'failed' && row.status !== 'held' && row.status !== 'unknown')) return;
     row.attempts = 0;
     delete row.heldSince;
-    this.requeue(row, Date.now());
+    this.requeue(row, performance.now());
     await this.flush();
     this.pump();
   }
@@ -229,14 +298,40 @@ export class Outbox {
     return failed.length;
   }
 
+  /**
+   * Sends a DM again, re-encrypted for another session (of the same member), under the same client_message_id: for
+   * a row `not_delivered`, `held` or `failed`, or one `sent` but not yet confirmed delivered.
+   */
+  async redirect(clientMessageId: string, to: Redirect): Promise<void> {
+    const row = this.rowsById.get(clientMessageId);
+    if (!row || !isDirect(row) || !['not_delivered', 'held', 'failed', 'sent'].includes(row.status)) {
+      throw new Error('This message can no longer be sent to another session.');
+    }
+    this.held.delete(row);
+    this.tracked.delete(row);
+    Object.assign(row, to);
+    for (const key of ['notDeliveredReason', 'heldSince', 'brokerMessageId', 'sentAt', 'deliveryChecks', 'lastError'] as const) delete row[key];
+    row.attempts = 0;
+    this.requeue(row, performance.now());
+    await this.flush();
+    this.pump();
+  }
+
   async discard(clientMessageId: string): Promise<void> {
     const row = this.rowsById.get(clientMessageId);
     if (!row || row.status === 'sending') return;
-    this.rowsById.delete(clientMessageId);
-    this.held.delete(row);
-    this.queue = this.queue.filter((r) => r !== row);
+    this.forget(row);
     await this.remove(row);
     this.changed();
+  }
+
+  /** Discards every failed row at once; returns how many. */
+  async discardFailed(): Promise<number> {
+    const failed = [...this.rowsById.values()].filter((r) => r.status === 'failed');
+    for (const row of failed) this.forget(row);
+    await Promise.all(failed.map((row) => this.remove(row)));
+    if (failed.length) this.changed();
+    return failed.length;
   }
 
   /** Resolves when every store write started so far has finished. */
@@ -247,28 +342,53 @@ export class Outbox {
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.checkTimer);
     this.changeEmitter.dispose();
   }
 
+  private queueFor(targetSpec: string): OutboxRow[] {
+    let queue = this.queues.get(targetSpec);
+    if (!queue) this.queues.set(targetSpec, (queue = []));
+    return queue;
+  }
+
+  private forget(row: OutboxRow): void {
+    this.rowsById.delete(row.clientMessageId);
+    this.held.delete(row);
+    this.tracked.delete(row);
+    this.unqueue(row);
+  }
+
+  private unqueue(row: OutboxRow): void {
+    const queue = this.queues.get(row.targetSpec);
+    const i = queue ? queue.indexOf(row) : -1;
+    if (i < 0) return;
+    queue!.splice(i, 1);
+    if (queue!.length === 0) this.queues.delete(row.targetSpec);
+  }
+
+  /** Sends the head of every recipient's queue that is due and has nothing in flight, as tokens allow. */
   private pump(): void {
     if (this.disposed || !this.opts.transport.connected) return;
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
-    this.expireHeld();
-    const now = Date.now();
+    this.expire();
+    const now = performance.now();
     let wakeAt = Infinity;
-    for (let i = 0; i < this.queue.length && this.inFlight < this.maxInFlight; ) {
-      const row = this.queue[i];
+    for (const [target, queue] of this.queues) {
+      if (this.inFlight >= this.maxInFlight) break;
+      if (this.inFlightTo.has(target)) continue;
+      const row = queue[0];
       if (row.nextAttemptAt > now) {
         wakeAt = Math.min(wakeAt, row.nextAttemptAt);
-        i++;
         continue;
       }
       if (this.bucket && !this.bucket.take()) {
         wakeAt = Math.min(wakeAt, now + this.bucket.msUntilToken());
         break;
       }
-      this.queue.splice(i, 1);
+      queue.shift();
+      if (queue.length === 0) this.queues.delete(target);
       this.sendRow(row);
     }
     if (this.hasHeld()) wakeAt = Math.min(wakeAt, now + 60_000);
@@ -276,32 +396,27 @@ export class Outbox {
   }
 
   private sendRow(row: OutboxRow): void {
+    const target = row.targetSpec;
     this.inFlight++;
+    this.inFlightTo.add(target);
     row.status = 'sending';
     row.attempts++;
     void this.persist(row);
     this.changed();
-    this.opts.transport.send(sendFrame(row)).then(
+    this.opts.transport.send(sendFrame(row), (ack) => this.onLateAck(row, ack)).then(
       (ack) => this.onAck(row, ack),
       (err: Error) => this.onSendFailed(row, err),
     ).finally(() => {
       this.inFlight--;
+      this.inFlightTo.delete(target);
       this.pump();
     });
   }
 
   private onAck(row: OutboxRow, ack: SendAck): void {
-    if (!this.rowsById.has(row.clientMessageId)) return;
+    if (this.rowsById.get(row.clientMessageId) !== row || row.status !== 'sending') return;
     if (!ack.error) {
-      row.status = 'sent';
-      row.sentAt = Date.now();
-      row.brokerMessageId = ack.messageId;
-      delete row.lastError;
-      delete row.heldSince;
-      void this.persist(row);
-      this.sentInOrder.push(row);
-      this.pruneSent();
-      this.changed();
+      this.markSent(row, ack);
       return;
     }
     switch (classifySendError(ack.error)) {
@@ -309,7 +424,7 @@ export class Outbox {
         // Not the message's fault: it waits for a token and goes out first.
         row.attempts--;
         this.bucket?.drain();
-        this.requeue(row, Date.now() + (this.bucket?.msUntilToken() ?? 1_000));
+        this.requeue(row, performance.now() + (this.bucket?.msUntilToken() ?? 1_000));
         return;
       case 'no_peer':
         row.status = 'held';
@@ -327,10 +442,50 @@ export class Outbox {
     }
   }
 
+  /**
+   * The ack of a send that had timed out. If the row has not been sent again yet (a DM waiting out its backoff, or a
+   * multicast marked unknown), it is sent after all: applying the ack stops the resend, so nobody sees it twice.
+   */
+  private onLateAck(row: OutboxRow, ack: SendAck): void {
+    if (this.rowsById.get(row.clientMessageId) !== row || ack.error) return;
+    if (row.status !== 'queued' && row.status !== 'unknown' && row.status !== 'failed') return;
+    this.log?.debug(`outbox: a late ack confirmed message ${row.clientMessageId}`);
+    this.unqueue(row);
+    this.markSent(row, ack);
+  }
+
+  private markSent(row: OutboxRow, ack: SendAck): void {
+    row.status = 'sent';
+    row.sentAt = Date.now();
+    row.brokerMessageId = ack.messageId;
+    for (const key of ['lastError', 'heldSince', 'deliveryChecks'] as const) delete row[key];
+    void this.persist(row);
+    this.sentInOrder.push(row);
+    this.pruneSent();
+    if (isDirect(row) && ack.messageId) this.track(row);
+    this.changed();
+  }
+
   private onSendFailed(row: OutboxRow, err: Error): void {
-    if (!this.rowsById.has(row.clientMessageId)) return;
-    const disconnected = err instanceof BrokerError && (err.code === 'disconnected' || err.code === 'not_connected' || err.code === 'write_failed');
+    if (this.rowsById.get(row.clientMessageId) !== row || row.status !== 'sending') return;
+    const code = err instanceof BrokerError ? err.code : '';
+    if (!isDirect(row) && (code === 'disconnected' || code === 'timeout')) {
+      // The frame was written but never confirmed; a multicast resend would reach everyone twice (§7: no dedupe).
+      this.markUnknown(row, true);
+      return;
+    }
+    const disconnected = code === 'disconnected' || code === 'not_connected' || code === 'write_failed';
     this.transient(row, err.message, !disconnected);
+  }
+
+  private markUnknown(row: OutboxRow, persist: boolean): void {
+    row.status = 'unknown';
+    row.lastError = 'The connection dropped before the broker confirmed this message: it may not have been sent. Retry sends it again (anyone who got it sees it twice).';
+    if (persist) {
+      this.log?.info(`outbox: message ${row.clientMessageId} to ${row.targetLabel} may not have been sent`);
+      void this.persist(row);
+      this.changed();
+    }
   }
 
   private transient(row: OutboxRow, reason: string, counts: boolean): void {
@@ -340,7 +495,7 @@ export class Outbox {
       return;
     }
     row.lastError = reason;
-    this.requeue(row, Date.now() + retryDelayMs(row.attempts));
+    this.requeue(row, performance.now() + retryDelayMs(row.attempts));
   }
 
   private fail(row: OutboxRow, reason: string): void {
@@ -357,27 +512,107 @@ export class Outbox {
     row.status = 'queued';
     row.nextAttemptAt = at;
     void this.persist(row);
-    // Keep the queue in seq order so a retried row goes out before newer ones.
-    let i = this.queue.length;
-    while (i > 0 && this.queue[i - 1].seq > row.seq) i--;
-    if (this.queue[i - 1] !== row) this.queue.splice(i, 0, row);
+    // Keep the recipient's queue in seq order so a retried row goes out before newer ones to the same recipient.
+    const queue = this.queueFor(row.targetSpec);
+    if (!queue.includes(row)) {
+      let i = queue.length;
+      while (i > 0 && queue[i - 1].seq > row.seq) i--;
+      queue.splice(i, 0, row);
+    }
     this.changed();
   }
 
-  private expireHeld(): void {
+  /** Held DMs fail after the hold expiry; failed rows are deleted once that long has passed since they were written. */
+  private expire(): void {
     const now = Date.now();
     for (const row of [...this.held]) {
       if (row.heldSince !== undefined && now - row.heldSince > this.holdExpiryMs) {
         this.fail(row, `The recipient did not come back online within ${Math.round(this.holdExpiryMs / 3600_000) || '<1'} h.`);
       }
     }
+    // Failed rows are few and old; one scan a minute is plenty, and keeps an ack's pump from scanning every row.
+    if (performance.now() - this.lastPrune < 60_000) return;
+    this.lastPrune = performance.now();
+    for (const row of [...this.rowsById.values()]) {
+      if (row.status === 'failed' && now - row.createdAt > this.holdExpiryMs) {
+        this.forget(row);
+        void this.remove(row);
+        this.changed();
+      }
+    }
+  }
+
+  /** Starts following a sent DM to delivery; the oldest followed row makes room when there are too many. */
+  private track(row: OutboxRow): void {
+    if (!this.opts.transport.messageStatus || (row.deliveryChecks ?? 0) >= this.maxDeliveryChecks) return;
+    this.tracked.set(row, performance.now() + this.deliveryPollMs * 2 ** (row.deliveryChecks ?? 0));
+    if (this.tracked.size > this.maxTracked) this.tracked.delete(this.tracked.keys().next().value!);
+    this.scheduleChecks();
+  }
+
+  private scheduleChecks(): void {
+    if (this.disposed || this.checkTimer || this.tracked.size === 0 || !this.opts.transport.connected) return;
+    let next = Infinity;
+    for (const at of this.tracked.values()) next = Math.min(next, at);
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = undefined;
+      this.runChecks();
+    }, Math.max(1, Math.min(60_000, next - performance.now())));
+  }
+
+  private runChecks(): void {
+    if (this.disposed || !this.opts.transport.connected) return;
+    const now = performance.now();
+    for (const [row, at] of this.tracked) {
+      if (this.checking >= 4) break;
+      if (at > now) continue;
+      this.tracked.delete(row);
+      this.checking++;
+      void this.checkDelivery(row).finally(() => {
+        this.checking--;
+        this.scheduleChecks();
+      });
+    }
+    this.scheduleChecks();
+  }
+
+  private async checkDelivery(row: OutboxRow): Promise<void> {
+    const id = row.brokerMessageId;
+    if (!id || row.status !== 'sent' || this.rowsById.get(row.clientMessageId) !== row) return;
+    let status: MessageStatus;
+    try {
+      status = await this.opts.transport.messageStatus!(id);
+    } catch (err) {
+      const code = err instanceof BrokerError ? err.code : '';
+      this.log?.debug(`outbox: message_status for ${row.clientMessageId} failed: ${(err as Error).message}`);
+      if (code === 'not_found') return;
+      if (code !== 'disconnected' && code !== 'not_connected') row.deliveryChecks = (row.deliveryChecks ?? 0) + 1;
+      this.track(row);
+      return;
+    }
+    if (row.status !== 'sent' || row.brokerMessageId !== id) return;
+    row.deliveryChecks = (row.deliveryChecks ?? 0) + 1;
+    if (status.delivered) {
+      row.status = 'delivered';
+      const at = status.deliveredAt ? Date.parse(status.deliveredAt) : NaN;
+      row.deliveredAt = Number.isFinite(at) ? at : Date.now();
+      delete row.deliveryChecks;
+    } else if (status.recipients.length > 0 && status.recipients.every((r) => r.status === 'disconnected')) {
+      row.status = 'not_delivered';
+      row.notDeliveredReason = notDeliveredReason(row);
+      this.log?.info(`outbox: message ${row.clientMessageId} to ${row.targetLabel} was not delivered: its session is gone`);
+    } else {
+      this.track(row);
+    }
+    void this.persist(row);
+    this.changed();
   }
 
   private pruneSent(): void {
     while (this.sentInOrder.length > this.keepSent) {
       const row = this.sentInOrder.shift()!;
-      if (this.rowsById.get(row.clientMessageId) !== row || row.status !== 'sent') continue;
-      this.rowsById.delete(row.clientMessageId);
+      if (this.rowsById.get(row.clientMessageId) !== row || (row.status !== 'sent' && row.status !== 'delivered')) continue;
+      this.forget(row);
       void this.remove(row);
     }
   }
@@ -387,14 +622,14 @@ export class Outbox {
   }
 
   private persist(row: OutboxRow): Promise<void> {
-    return this.track(this.opts.store.update(this.keyOf(row), row));
+    return this.trackWrite(this.opts.store.update(this.keyOf(row), row));
   }
 
   private remove(row: OutboxRow): Promise<void> {
-    return this.track(this.opts.store.update(this.keyOf(row), undefined));
+    return this.trackWrite(this.opts.store.update(this.keyOf(row), undefined));
   }
 
-  private track(write: PromiseLike<void>): Promise<void> {
+  private trackWrite(write: PromiseLike<void>): Promise<void> {
     const p = Promise.resolve(write).catch((err: Error) => this.log?.error(`outbox: could not persist a message: ${err.message}`));
     this.writes.add(p);
     void p.finally(() => this.writes.delete(p));
@@ -410,6 +645,14 @@ export class Outbox {
       if (!this.disposed) this.changeEmitter.fire(this.rows);
     });
   }
+}
+
+/** Says who a lost DM was for, and where that session ran, so the user can tell two sessions of one member apart. */
+function notDeliveredReason(row: OutboxRow): string {
+  const r = row.recipient;
+  const name = r?.name || row.targetLabel;
+  const where = r && (r.cwd || r.hostname) ? ` (${[r.hostname, r.cwd].filter(Boolean).join(':')})` : '';
+  return `The session of ${name}${where} it was for left before taking it. It waits at the broker in case that session comes back; or send it to another session of ${name}.`;
 }
 
 /** The wire `send` frame for a row (docs/protocol.md §4); the connection adds the request `id`. */

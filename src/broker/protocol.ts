@@ -1,7 +1,6 @@
 /**
  * The one place that turns inbound frames into typed messages (`parseFrame`) and the one place that decides what an
- * error means (`helloFailure`, `classifySendError`). Names and shapes follow docs/protocol.md (the § numbers below are
- * its sections), not the reference CLI.
+ * error means (`helloFailure`, `classifySendError`). Names and shapes follow ../shared/PROTOCOL.md, not the reference CLI.
  */
 import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, PeerStatus, Priority, Skill, SkillSummary, StateEntry } from './types';
 
@@ -31,11 +30,22 @@ export interface SystemPush {
   messageId: string;
 }
 
+/** `subtype:"webhook"` (§5): a POST to one of the mesh's webhooks, relayed as is. */
+export interface WebhookPush {
+  kind: 'webhook';
+  /** The webhook's name. */
+  event: string;
+  /** The POSTed JSON, untrusted. */
+  data: unknown;
+  messageId: string;
+  createdAt: string;
+}
+
 export type Frame =
   | { type: 'hello_ack'; presenceId: string; memberDisplayName: string; raw: Record<string, unknown> }
   | { type: 'error'; code: string; message: string; reqId?: string }
   | { type: 'ack'; id: string; messageId: string; queued: boolean; error?: string; reqId?: string }
-  | { type: 'push'; push: QueuedPush | SystemPush }
+  | { type: 'push'; push: QueuedPush | SystemPush | WebhookPush }
   | { type: 'state_change'; key: string; value: unknown; updatedBy: string }
   | { type: 'peers_list'; peers: Peer[]; reqId?: string }
   | { type: 'state_result'; entry: StateEntry | undefined; reqId?: string }
@@ -50,9 +60,18 @@ export type Frame =
   /** A well-formed frame of a type this client does not model; kept so a reply to a raw request can still be correlated. */
   | { type: 'other'; frameType: string; raw: Record<string, unknown>; reqId?: string };
 
-export type ParseResult = { ok: true; frame: Frame } | { ok: false; reason: string };
+/** One thing the parser dropped or skipped: `debug` for a bad optional field, `warn` for a skipped row. */
+export interface ParseNote {
+  level: 'debug' | 'warn';
+  text: string;
+}
 
-/** Thrown inside the parser only; `parseFrame` turns it into a rejection. */
+export type ParseResult =
+  | { ok: true; frame: Frame; notes: ParseNote[] }
+  /** `type` and `reqId` come from the envelope when it was readable, so a broken reply still fails its request. */
+  | { ok: false; reason: string; type?: string; reqId?: string };
+
+/** Thrown inside the parser only, for a frame (or row) that lacks what it cannot do without. */
 class Reject extends Error {}
 
 type Obj = Record<string, unknown>;
@@ -60,182 +79,235 @@ type Obj = Record<string, unknown>;
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-function str(o: Obj, key: string): string {
-  const v = o[key];
-  if (typeof v !== 'string') throw new Reject(`field "${key}" must be a string`);
-  return v;
+
+/**
+ * Reads one frame's fields. Everything in a frame is broker- or peer-supplied (§11: `peers_list` copies hello fields
+ * untyped), so a required field of the wrong type rejects only what it belongs to (the frame, or one row of a list),
+ * and an optional one is dropped with a note; the rest is kept.
+ */
+class Reader {
+  readonly notes: ParseNote[] = [];
+  constructor(private readonly frameType: string) {}
+
+  str(o: Obj, key: string): string {
+    const v = o[key];
+    if (typeof v !== 'string') throw new Reject(`field "${key}" must be a string`);
+    return v;
+  }
+  optStr(o: Obj, key: string): string | undefined {
+    const v = o[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') return v;
+    this.drop(key, v);
+    return undefined;
+  }
+  strOr(o: Obj, key: string, fallback: string): string {
+    return this.optStr(o, key) ?? fallback;
+  }
+  arr(o: Obj, key: string): unknown[] {
+    const v = o[key];
+    if (!Array.isArray(v)) throw new Reject(`field "${key}" must be an array`);
+    return v;
+  }
+  /** Keeps the rows that parse; each skipped row costs one warn note with its reason. */
+  rows<T>(o: Obj, key: string, what: string, parse: (v: unknown) => T): T[] {
+    const out: T[] = [];
+    for (const [i, v] of this.arr(o, key).entries()) {
+      try {
+        out.push(parse(v));
+      } catch (err) {
+        if (!(err instanceof Reject)) throw err;
+        this.notes.push({ level: 'warn', text: `${this.frameType}: skipped ${what} #${i}: ${err.message}` });
+      }
+    }
+    return out;
+  }
+  strings(o: Obj, key: string): string[] {
+    const v = o[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) {
+      this.drop(key, v);
+      return [];
+    }
+    const kept = v.filter((x): x is string => typeof x === 'string');
+    if (kept.length !== v.length) this.notes.push({ level: 'debug', text: `${this.frameType}: dropped ${v.length - kept.length} non-string entries of "${key}"` });
+    return kept;
+  }
+  oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[], fallback: T): T {
+    const v = o[key];
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    if (v !== undefined && v !== null) this.drop(key, v);
+    return fallback;
+  }
+  drop(key: string, v: unknown): void {
+    this.notes.push({ level: 'debug', text: `${this.frameType}: dropped field "${key}" (${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})` });
+  }
 }
-function optStr(o: Obj, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new Reject(`field "${key}" must be a string`);
-  return v;
-}
-function strOr(o: Obj, key: string, fallback: string): string {
-  return optStr(o, key) ?? fallback;
-}
-function arr(o: Obj, key: string): unknown[] {
-  const v = o[key];
-  if (!Array.isArray(v)) throw new Reject(`field "${key}" must be an array`);
-  return v;
-}
+
 function obj(v: unknown, what: string): Obj {
   if (!isObj(v)) throw new Reject(`${what} must be an object`);
   return v;
 }
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
 
-const PRIORITIES: readonly string[] = ['now', 'next', 'low'];
-const STATUSES: readonly string[] = ['idle', 'working', 'dnd'];
+const PRIORITIES = ['now', 'next', 'low'] as const;
+const STATUSES = ['idle', 'working', 'dnd'] as const;
 const ROLES: readonly string[] = ['control-plane', 'session', 'service'];
 
-function priorityOf(o: Obj): Priority {
-  const p = o.priority;
-  return typeof p === 'string' && PRIORITIES.includes(p) ? (p as Priority) : 'next';
-}
-
-function groupsOf(v: unknown): PeerGroup[] {
-  if (!Array.isArray(v)) return [];
+function groupsOf(r: Reader, o: Obj): PeerGroup[] {
+  const v = o.groups;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    r.drop('groups', v);
+    return [];
+  }
   const groups: PeerGroup[] = [];
   for (const g of v) {
     if (isObj(g) && typeof g.name === 'string') groups.push(typeof g.role === 'string' ? { name: g.name, role: g.role } : { name: g.name });
+    else r.drop('groups[]', g);
   }
   return groups;
 }
 
-function peerOf(v: unknown): Peer {
+function peerOf(r: Reader, v: unknown): Peer {
   const o = obj(v, 'peer');
-  const pubkey = str(o, 'pubkey');
-  const status = typeof o.status === 'string' && STATUSES.includes(o.status) ? (o.status as PeerStatus) : 'idle';
-  const role = typeof o.peerRole === 'string' && ROLES.includes(o.peerRole) ? (o.peerRole as PeerRole) : 'session';
+  const pubkey = r.str(o, 'pubkey');
+  const displayName = r.str(o, 'displayName');
+  const role = o.peerRole;
+  if (typeof role !== 'string' || !ROLES.includes(role)) throw new Reject(`peer ${pubkey.slice(0, 8)} has no known peerRole`);
   const peer: Peer = {
     pubkey,
-    memberPubkey: strOr(o, 'memberPubkey', pubkey),
-    displayName: strOr(o, 'displayName', pubkey.slice(0, 8)),
-    status,
-    summary: optStr(o, 'summary') ?? null,
-    groups: groupsOf(o.groups),
-    sessionId: strOr(o, 'sessionId', ''),
-    connectedAt: strOr(o, 'connectedAt', ''),
-    cwd: strOr(o, 'cwd', ''),
-    peerRole: role,
+    memberPubkey: r.strOr(o, 'memberPubkey', pubkey),
+    displayName,
+    status: r.oneOf(o, 'status', STATUSES, 'idle'),
+    summary: r.optStr(o, 'summary') ?? null,
+    groups: groupsOf(r, o),
+    sessionId: r.strOr(o, 'sessionId', ''),
+    connectedAt: r.strOr(o, 'connectedAt', ''),
+    cwd: r.strOr(o, 'cwd', ''),
+    peerRole: role as PeerRole,
   };
   for (const key of ['hostname', 'peerType', 'channel', 'model'] as const) {
-    const value = optStr(o, key);
+    const value = r.optStr(o, key);
     if (value !== undefined) peer[key] = value;
   }
   if (typeof o.visible === 'boolean') peer.visible = o.visible;
+  else if (o.visible !== undefined && o.visible !== null) r.drop('visible', o.visible);
   if (isObj(o.profile)) {
     const p = o.profile;
     peer.profile = {};
-    for (const key of ['avatar', 'title', 'bio'] as const) if (typeof p[key] === 'string') peer.profile[key] = p[key];
-    if (Array.isArray(p.capabilities)) peer.profile.capabilities = strings(p.capabilities);
+    for (const key of ['avatar', 'title', 'bio'] as const) {
+      const value = r.optStr(p, key);
+      if (value !== undefined) peer.profile[key] = value;
+    }
+    if (p.capabilities !== undefined) peer.profile.capabilities = r.strings(p, 'capabilities');
+  } else if (o.profile !== undefined && o.profile !== null) {
+    r.drop('profile', o.profile);
   }
   return peer;
 }
 
-function stateEntryOf(v: unknown): StateEntry {
+function stateEntryOf(r: Reader, v: unknown): StateEntry {
   const o = obj(v, 'state entry');
-  return { key: str(o, 'key'), value: o.value, updatedBy: strOr(o, 'updatedBy', ''), updatedAt: strOr(o, 'updatedAt', '') };
+  return { key: r.str(o, 'key'), value: o.value, updatedBy: r.strOr(o, 'updatedBy', ''), updatedAt: r.strOr(o, 'updatedAt', '') };
 }
 
-function memoryOf(v: unknown): Memory {
+function memoryOf(r: Reader, v: unknown): Memory {
   const o = obj(v, 'memory');
   return {
-    id: str(o, 'id'),
-    content: str(o, 'content'),
-    tags: strings(o.tags),
-    rememberedBy: strOr(o, 'rememberedBy', ''),
-    rememberedAt: strOr(o, 'rememberedAt', ''),
+    id: r.str(o, 'id'),
+    content: r.str(o, 'content'),
+    tags: r.strings(o, 'tags'),
+    rememberedBy: r.strOr(o, 'rememberedBy', ''),
+    rememberedAt: r.strOr(o, 'rememberedAt', ''),
   };
 }
 
-function skillSummaryOf(v: unknown): SkillSummary {
+function skillSummaryOf(r: Reader, v: unknown): SkillSummary {
   const o = obj(v, 'skill');
   return {
-    name: str(o, 'name'),
-    description: strOr(o, 'description', ''),
-    tags: strings(o.tags),
-    author: strOr(o, 'author', ''),
-    createdAt: strOr(o, 'createdAt', ''),
+    name: r.str(o, 'name'),
+    description: r.strOr(o, 'description', ''),
+    tags: r.strings(o, 'tags'),
+    author: r.strOr(o, 'author', ''),
+    createdAt: r.strOr(o, 'createdAt', ''),
   };
 }
 
-function pushOf(o: Obj): QueuedPush | SystemPush {
-  if (o.subtype === 'system') {
-    return { kind: 'system', event: str(o, 'event'), eventData: isObj(o.eventData) ? o.eventData : {}, messageId: strOr(o, 'messageId', '') };
+function pushOf(r: Reader, o: Obj): QueuedPush | SystemPush | WebhookPush {
+  if (o.subtype === 'system' || o.subtype === 'webhook') {
+    const event = r.str(o, 'event');
+    const messageId = r.strOr(o, 'messageId', '');
+    if (o.subtype === 'system') return { kind: 'system', event, eventData: isObj(o.eventData) ? o.eventData : {}, messageId };
+    return { kind: 'webhook', event, data: o.eventData ?? null, messageId, createdAt: r.strOr(o, 'createdAt', '') };
   }
+  const messageId = r.str(o, 'messageId');
+  if (!messageId) throw new Reject('push without messageId');
   const push: QueuedPush = {
     kind: 'message',
-    messageId: str(o, 'messageId'),
-    meshId: strOr(o, 'meshId', ''),
-    senderPubkey: strOr(o, 'senderPubkey', ''),
-    priority: priorityOf(o),
-    nonce: strOr(o, 'nonce', ''),
-    ciphertext: str(o, 'ciphertext'),
-    createdAt: strOr(o, 'createdAt', ''),
+    messageId,
+    meshId: r.strOr(o, 'meshId', ''),
+    senderPubkey: r.strOr(o, 'senderPubkey', ''),
+    priority: r.oneOf(o, 'priority', PRIORITIES, 'next'),
+    nonce: r.strOr(o, 'nonce', ''),
+    ciphertext: r.str(o, 'ciphertext'),
+    createdAt: r.strOr(o, 'createdAt', ''),
   };
   const optional = { senderMemberPubkey: 'senderMemberPubkey', senderName: 'senderName', clientMessageId: 'client_message_id', subtype: 'subtype' } as const;
   for (const [field, wire] of Object.entries(optional) as [keyof typeof optional, string][]) {
-    const value = optStr(o, wire);
+    const value = r.optStr(o, wire);
     if (value) push[field] = value;
   }
-  if (!push.messageId) throw new Reject('push without messageId');
   return push;
 }
 
-function frameOf(o: Obj): Frame {
-  const type = str(o, 'type');
-  const reqId = optStr(o, '_reqId');
+function frameOf(r: Reader, type: string, o: Obj, reqId: string | undefined): Frame {
   switch (type) {
     case 'hello_ack':
-      return { type, presenceId: str(o, 'presenceId'), memberDisplayName: strOr(o, 'memberDisplayName', ''), raw: o };
+      return { type, presenceId: r.str(o, 'presenceId'), memberDisplayName: r.strOr(o, 'memberDisplayName', ''), raw: o };
     case 'error':
       // topic_* and apikey_create errors carry the request id in `id` (§4).
-      return { type, code: strOr(o, 'code', 'error'), message: strOr(o, 'message', ''), reqId: reqId ?? optStr(o, 'id') };
+      return { type, code: r.strOr(o, 'code', 'error'), message: r.strOr(o, 'message', ''), reqId: reqId ?? idOf(o) };
     case 'ack': {
-      const error = optStr(o, 'error');
-      return { type, id: strOr(o, 'id', ''), messageId: strOr(o, 'messageId', ''), queued: o.queued === true, ...(error ? { error } : {}), reqId };
+      const error = r.optStr(o, 'error');
+      return { type, id: idOf(o) ?? '', messageId: r.strOr(o, 'messageId', ''), queued: o.queued === true, ...(error ? { error } : {}), reqId };
     }
     case 'push':
-      return { type, push: pushOf(o) };
+      return { type, push: pushOf(r, o) };
     case 'state_change':
-      return { type, key: str(o, 'key'), value: o.value, updatedBy: strOr(o, 'updatedBy', '') };
+      return { type, key: r.str(o, 'key'), value: o.value, updatedBy: r.strOr(o, 'updatedBy', '') };
     case 'peers_list':
-      return { type, peers: arr(o, 'peers').map(peerOf), reqId };
+      return { type, peers: r.rows(o, 'peers', 'peer', (v) => peerOf(r, v)), reqId };
     case 'state_result':
       // Not found comes back as value:null with updatedAt "" (§4).
-      return { type, entry: o.updatedAt === '' || o.value === null || o.value === undefined ? undefined : stateEntryOf(o), reqId };
+      return { type, entry: o.updatedAt === '' || o.value === null || o.value === undefined ? undefined : stateEntryOf(r, o), reqId };
     case 'state_list':
-      return { type, entries: arr(o, 'entries').map(stateEntryOf), reqId };
+      return { type, entries: r.rows(o, 'entries', 'state entry', (v) => stateEntryOf(r, v)), reqId };
     case 'memory_stored':
-      return { type, id: str(o, 'id'), reqId };
+      return { type, id: r.str(o, 'id'), reqId };
     case 'memory_results':
-      return { type, memories: arr(o, 'memories').map(memoryOf), reqId };
+      return { type, memories: r.rows(o, 'memories', 'memory', (v) => memoryOf(r, v)), reqId };
     case 'skill_ack':
-      return { type, name: strOr(o, 'name', ''), action: strOr(o, 'action', ''), reqId };
+      return { type, name: r.strOr(o, 'name', ''), action: r.strOr(o, 'action', ''), reqId };
     case 'skill_data': {
       if (o.skill === null || o.skill === undefined) return { type, skill: undefined, reqId };
       const s = obj(o.skill, 'skill');
-      return { type, skill: { ...skillSummaryOf(s), instructions: strOr(s, 'instructions', ''), manifest: s.manifest }, reqId };
+      return { type, skill: { ...skillSummaryOf(r, s), instructions: r.strOr(s, 'instructions', ''), manifest: s.manifest }, reqId };
     }
     case 'skill_list':
-      return { type, skills: arr(o, 'skills').map(skillSummaryOf), reqId };
+      return { type, skills: r.rows(o, 'skills', 'skill', (v) => skillSummaryOf(r, v)), reqId };
     case 'message_status_result': {
       const recipients = Array.isArray(o.recipients) ? o.recipients.filter(isObj) : [];
       return {
         type,
         status: {
-          messageId: strOr(o, 'messageId', ''),
-          targetSpec: strOr(o, 'targetSpec', ''),
+          messageId: r.strOr(o, 'messageId', ''),
+          targetSpec: r.strOr(o, 'targetSpec', ''),
           delivered: o.delivered === true,
-          deliveredAt: optStr(o, 'deliveredAt') ?? null,
-          recipients: recipients.map((r) => ({
-            name: strOr(r, 'name', ''),
-            pubkey: strOr(r, 'pubkey', ''),
-            status: r.status === 'delivered' || r.status === 'held' ? r.status : 'disconnected',
+          deliveredAt: r.optStr(o, 'deliveredAt') ?? null,
+          recipients: recipients.map((x) => ({
+            name: r.strOr(x, 'name', ''),
+            pubkey: r.strOr(x, 'pubkey', ''),
+            status: x.status === 'delivered' || x.status === 'held' ? x.status : 'disconnected',
           })),
         },
         reqId,
@@ -247,12 +319,12 @@ function frameOf(o: Obj): Frame {
         type,
         info: {
           ...rest,
-          mesh: strOr(o, 'mesh', ''),
+          mesh: r.strOr(o, 'mesh', ''),
           peers: typeof o.peers === 'number' ? o.peers : 0,
-          groups: strings(o.groups),
-          stateKeys: Array.isArray(o.stateKeys) ? strings(o.stateKeys) : typeof o.stateKeys === 'number' ? o.stateKeys : 0,
+          groups: r.strings(o, 'groups'),
+          stateKeys: Array.isArray(o.stateKeys) ? r.strings(o, 'stateKeys') : typeof o.stateKeys === 'number' ? o.stateKeys : 0,
           memoryCount: typeof o.memoryCount === 'number' ? o.memoryCount : 0,
-          yourName: strOr(o, 'yourName', ''),
+          yourName: r.strOr(o, 'yourName', ''),
           yourGroups: o.yourGroups,
         },
         reqId,
@@ -263,7 +335,16 @@ function frameOf(o: Obj): Frame {
   }
 }
 
-/** Parses one inbound text frame. Never throws: anything unusable comes back as a rejection with a reason to log. */
+/** A request id may be a string or a number on the wire; we only ever issue strings. */
+function idOf(o: Obj): string | undefined {
+  const v = o.id;
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * Parses one inbound text frame. Never throws. The envelope (`type`, `_reqId`, `id`) is read first, so even a reply
+ * whose body is unusable comes back with the id it answers; a bad optional field or list row is dropped with a note.
+ */
 export function parseFrame(data: unknown): ParseResult {
   let text: string;
   if (typeof data === 'string') text = data;
@@ -278,12 +359,19 @@ export function parseFrame(data: unknown): ParseResult {
     return { ok: false, reason: 'frame is not valid JSON' };
   }
   if (!isObj(value)) return { ok: false, reason: 'frame is not a JSON object' };
+  if (typeof value.type !== 'string') return { ok: false, reason: 'frame has no type', reqId: envelopeId(value) };
+  const type = value.type.slice(0, 40);
+  const reqId = typeof value._reqId === 'string' && value._reqId !== '' ? value._reqId : undefined;
+  const reader = new Reader(type);
   try {
-    return { ok: true, frame: frameOf(value) };
+    return { ok: true, frame: frameOf(reader, value.type, value, reqId), notes: reader.notes };
   } catch (err) {
-    const type = typeof value.type === 'string' ? value.type.slice(0, 40) : '?';
-    return { ok: false, reason: `${type} frame rejected: ${err instanceof Reject ? err.message : String(err)}` };
+    return { ok: false, reason: `${type} frame rejected: ${err instanceof Reject ? err.message : String(err)}`, type, reqId: reqId ?? envelopeId(value) };
   }
+}
+
+function envelopeId(o: Obj): string | undefined {
+  return typeof o._reqId === 'string' && o._reqId !== '' ? o._reqId : idOf(o);
 }
 
 /** The id a reply is correlated by: `_reqId`, or `id` for send acks (§4). */

@@ -83,6 +83,8 @@ export interface InboundMessage {
   createdAt: string;
   receivedAt: number;
   subtype?: string;
+  /** Set for a webhook push (§5): the webhook's name; `text` is the POSTed JSON. */
+  webhook?: string;
 }
 
 /**
@@ -259,6 +261,15 @@ export interface MeshClientApi {
   retry(clientMessageId: string): Promise<void>;
   retryFailed(): Promise<number>;
   discard(clientMessageId: string): Promise<void>;
+  /** Discards every failed row; returns how many. */
+  discardFailed(): Promise<number>;
+  /**
+   * "Send to another session of <member>": re-encrypts a DM (not delivered, held, failed, or sent but unconfirmed) for
+   * `sessionPubkey`, a live session of the same member, and sends it under the same client_message_id.
+   */
+  resendTo(clientMessageId: string, sessionPubkey: string): Promise<void>;
+  /** The live sessions a DM row could be sent to instead: the recipient member's other sessions, not this window. */
+  otherSessionsFor(row: OutboxRow): Peer[];
 
   listPeers(): Promise<Peer[]>;
   getState(key: string): Promise<StateEntry | undefined>;

@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { MeshClient } from '../../src/broker/client';
+import { generateKeypair } from '../../src/broker/crypto';
 import { MemoryStore } from '../../src/broker/store';
 import type { InboundMessage, OutboxRow, PresenceEvent, StateChange } from '../../src/broker/types';
-import { MeshFixture, waitForState, waitUntil } from '../support/meshFixture';
+import { acked, MeshFixture, waitForState, waitUntil } from '../support/meshFixture';
 
 /** Counts what a receiving client surfaces to its user, and how many distinct messages that is. */
 function receiver(client: MeshClient) {
@@ -44,7 +45,7 @@ describe('mesh client against the local broker', function () {
     await waitUntil(() => got.surfaced.length === 2, 'two messages');
     assert.deepEqual(got.surfaced.map((m) => [m.kind, m.text]).sort(), [['direct', 'hello bob'], ['multicast', 'hello everyone']]);
     assert.equal(got.surfaced.find((m) => m.kind === 'multicast')!.senderName, 'Alice');
-    await waitUntil(() => alice.outbox.every((r) => r.status === 'sent'), 'acks');
+    await waitUntil(() => alice.outbox.every((r) => acked(r)), 'acks');
   });
 
   it('survives a broker stopped mid-drain of 500 DMs: 500/500 delivered, 0 duplicates surfaced', async () => {
@@ -61,7 +62,7 @@ describe('mesh client against the local broker', function () {
     const deliveredBeforeStop = got.surfaced.length;
     await fx.broker.start();
     await waitUntil(() => got.distinct() === 500, '500 distinct messages');
-    await waitUntil(() => sender.outbox.every((r) => r.status === 'sent'), 'every row acked');
+    await waitUntil(() => sender.outbox.every((r) => acked(r)), 'every row acked');
     assert.ok(deliveredBeforeStop < 500, 'the broker was stopped mid-drain');
     assert.equal(got.surfaced.length, 500, 'no duplicate surfaced');
     assert.equal(target.history.length, 500);
@@ -80,14 +81,14 @@ describe('mesh client against the local broker', function () {
     first.connect();
     await waitUntil(() => first.outbox.some((r) => r.status === 'sending'), 'some rows mid-send');
     await first.dispose();
-    const left = first.outbox.filter((r) => r.status !== 'sent').length;
+    const left = first.outbox.filter((r) => !acked(r)).length;
     assert.ok(left > 0, 'rows were still queued or mid-send at teardown');
 
     const second = fx.client(senderMember, { store, rateLimit: false });
     assert.equal(second.outbox.length, 200);
     second.connect();
     await waitUntil(() => got.distinct() === 200, '200 distinct messages');
-    await waitUntil(() => second.outbox.every((r) => r.status === 'sent'), 'every row acked');
+    await waitUntil(() => second.outbox.every((r) => acked(r)), 'every row acked');
     assert.equal(got.surfaced.length, 200);
   });
 
@@ -102,9 +103,9 @@ describe('mesh client against the local broker', function () {
     await waitUntil(() => sender.outbox.every((r) => r.status === 'held'), '30 held rows');
     late.connect();
     await waitUntil(() => got.distinct() === 30, '30 messages after the peer connected');
-    await waitUntil(() => sender.outbox.every((r) => r.status === 'sent'), 'every row acked');
+    await waitUntil(() => sender.outbox.every((r) => acked(r)), 'every row acked');
     assert.equal(got.surfaced.length, 30);
-    assert.ok(sender.outbox.every((r) => r.status === 'sent'));
+    assert.ok(sender.outbox.every((r) => acked(r)));
   });
 
   it('delivers 100 messages sent at once against the rate limit, showing the user no rate-limit failure', async () => {
@@ -120,7 +121,7 @@ describe('mesh client against the local broker', function () {
     await Promise.all([waitForState(sender, 'connected'), waitForState(target, 'connected')]);
     await Promise.all(Array.from({ length: 100 }, (_, i) => sender.send(target.sessionPubkey, `r${i}`)));
     await waitUntil(() => got.distinct() === 100, '100 messages');
-    await waitUntil(() => sender.outbox.every((r) => r.status === 'sent'), 'every row acked');
+    await waitUntil(() => sender.outbox.every((r) => acked(r)), 'every row acked');
     assert.ok(fx.broker.stats.rateLimited > 0, 'the broker did rate-limit');
     assert.equal(statuses.has('failed'), false);
     assert.ok(sender.outbox.every((r) => r.lastError === undefined));
@@ -214,8 +215,11 @@ describe('mesh client against the local broker', function () {
     await alice.setProfile({ title: 'Reviewer' });
     const info = await bob.meshInfo();
     assert.equal(typeof info.peers, 'number');
-    const listed = await bob.listPeers();
-    assert.equal(listed.find((p) => p.displayName === 'Alice')?.summary, 'reviewing PR 12');
+    // The broker applies set_summary/set_status a moment later (§11), so another peer sees them on a later list.
+    let listed = await bob.listPeers();
+    const aliceRow = () => listed.find((p) => p.displayName === 'Alice');
+    while (aliceRow()?.status !== 'dnd' || aliceRow()?.summary !== 'reviewing PR 12') listed = await bob.listPeers();
+    assert.equal(aliceRow()?.profile?.title, 'Reviewer');
   });
 
   it('stops retrying and says why when the member is revoked', async () => {
@@ -260,5 +264,166 @@ describe('mesh client against the local broker', function () {
     await waitForState(after, 'connected');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(events.map((e) => e.event), ['peer_joined']);
+  });
+});
+
+/**
+ * Each of these pins a way the real broker behaves (§11) that the local broker now copies, and that the client used
+ * to get wrong: they fail on the client before issue 12.
+ */
+describe('mesh client against a broker that behaves like the real one', function () {
+  this.timeout(60_000);
+  let fx: MeshFixture;
+  afterEach(async () => fx && (await fx.close()));
+
+  async function connected(...clients: MeshClient[]): Promise<void> {
+    for (const c of clients) c.connect();
+    await Promise.all(clients.map((c) => waitForState(c, 'connected')));
+  }
+
+  it('delivers 30 DMs to one peer in the order they were written, though the broker handles frames concurrently', async () => {
+    fx = await MeshFixture.start({ rateLimit: false });
+    const alice = fx.client(fx.member('Alice'), { rateLimit: false });
+    const bob = fx.client(fx.member('Bob'));
+    const got = receiver(bob);
+    await connected(alice, bob);
+    for (let i = 0; i < 30; i++) await alice.send(bob.sessionPubkey, String(i));
+    await waitUntil(() => got.surfaced.length === 30, '30 DMs');
+    assert.deepEqual(got.surfaced.map((m) => m.text), Array.from({ length: 30 }, (_, i) => String(i)));
+  });
+
+  it('keeps the peer list when one member\'s hello put odd values into every row', async () => {
+    fx = await MeshFixture.start();
+    const alice = fx.client(fx.member('Alice'));
+    // The real broker copies hello fields into peers_list untyped: this peer's row says hostname {} and channel 1.
+    const odd = fx.client(fx.member('Odd'), { hostname: {} as unknown as string, channel: 1 as unknown as string });
+    const bob = fx.client(fx.member('Bob'));
+    await connected(alice, odd, bob);
+    const peers = await alice.listPeers();
+    assert.deepEqual(peers.map((p) => p.displayName).sort(), ['Alice', 'Bob', 'Odd']);
+    const oddRow = peers.find((p) => p.displayName === 'Odd')!;
+    assert.equal(oddRow.hostname, undefined);
+    assert.equal(oddRow.channel, undefined);
+    assert.equal(oddRow.peerType, 'human');
+  });
+
+  it('shows its own new status, summary, visibility and profile at once, and an earlier-answered list does not undo them', async () => {
+    fx = await MeshFixture.start();
+    const alice = fx.client(fx.member('Alice'));
+    await connected(alice);
+    const mine = () => alice.peers.find((p) => p.pubkey === alice.sessionPubkey);
+    await alice.listPeers();
+    await alice.setStatus('dnd');
+    await alice.setSummary('reviewing');
+    assert.equal(mine()?.status, 'dnd');
+    // The broker answers this list before it has applied the writes above (§11).
+    await alice.listPeers();
+    assert.deepEqual([mine()?.status, mine()?.summary], ['dnd', 'reviewing']);
+    await alice.setVisible(false);
+    await alice.setProfile({ title: 'Reviewer' });
+    await alice.listPeers();
+    assert.deepEqual([mine()?.visible, mine()?.profile?.title], [false, 'Reviewer']);
+    await alice.setStatus('idle');
+    await alice.listPeers();
+    assert.equal(mine()?.status, 'idle');
+  });
+
+  it('receives the DMs held back while it was in do-not-disturb within 2 s of going back to idle', async () => {
+    fx = await MeshFixture.start();
+    const alice = fx.client(fx.member('Alice'));
+    const bob = fx.client(fx.member('Bob'));
+    const got = receiver(bob);
+    await connected(alice, bob);
+    await bob.setStatus('dnd');
+    await waitUntil(() => alice.peers.find((p) => p.pubkey === bob.sessionPubkey)?.status === 'dnd' || (void alice.listPeers(), false), 'Bob in dnd');
+    await alice.send(bob.sessionPubkey, 'while you were busy');
+    await waitUntil(() => alice.outbox.every(acked), 'the DM acked');
+    assert.equal(got.surfaced.length, 0, 'the broker holds a next-priority DM for a dnd peer');
+    await bob.setStatus('idle');
+    await waitUntil(() => got.surfaced.length === 1, 'the held DM', 2_000);
+    assert.equal(got.surfaced[0].text, 'while you were busy');
+  });
+
+  it('marks a DM delivered once the recipient has acknowledged it', async () => {
+    fx = await MeshFixture.start();
+    const alice = fx.client(fx.member('Alice'), { deliveryPollMs: 20 });
+    const bob = fx.client(fx.member('Bob'));
+    await connected(alice, bob);
+    const row = await alice.send(bob.sessionPubkey, 'hi');
+    await waitUntil(() => alice.outbox[0]?.status === 'delivered', 'delivered');
+    assert.ok((alice.outbox[0].deliveredAt ?? 0) >= row.createdAt);
+  });
+
+  it('marks a DM to a session in its grace "not delivered", naming who it was for, once that session is gone', async () => {
+    fx = await MeshFixture.start({ graceMs: 300 });
+    const alice = fx.client(fx.member('Alice'), { deliveryPollMs: 20 });
+    const bob = fx.client(fx.member('Bob'), { cwd: '/home/bob/api' });
+    await connected(alice, bob);
+    await alice.listPeers();
+    await bob.dispose();
+    // Within its grace the broker still lists Bob and accepts the DM (§11).
+    await alice.send(bob.sessionPubkey, 'are you there?', { label: 'Bob' });
+    await waitUntil(() => alice.outbox[0]?.status === 'sent', 'acked');
+    await waitUntil(() => alice.outbox[0]?.status === 'not_delivered', 'not delivered');
+    assert.match(alice.outbox[0].notDeliveredReason ?? '', /Bob \(.*\/home\/bob\/api\)/);
+    assert.equal(alice.outbox[0].recipient?.name, 'Bob');
+  });
+
+  it('sends a DM that was not delivered to another session of the same member, under the same client_message_id', async () => {
+    fx = await MeshFixture.start({ graceMs: 300 });
+    const alice = fx.client(fx.member('Alice'), { deliveryPollMs: 20 });
+    const bobMember = fx.member('Bob');
+    const bob1 = fx.client(bobMember, { cwd: '/one' });
+    const bob2 = fx.client({ ...bobMember, sessionKey: generateKeypair() }, { cwd: '/two' });
+    const got = receiver(bob2);
+    await connected(alice, bob1, bob2);
+    await alice.listPeers();
+    await bob1.dispose();
+    const row = await alice.send(bob1.sessionPubkey, 'for whichever Bob is here', { label: 'Bob' });
+    await waitUntil(() => alice.outbox[0]?.status === 'not_delivered', 'not delivered');
+    const others = alice.otherSessionsFor(alice.outbox[0]);
+    assert.deepEqual(others.map((p) => [p.pubkey, p.cwd]), [[bob2.sessionPubkey, '/two']]);
+    await alice.resendTo(row.clientMessageId, bob2.sessionPubkey);
+    await waitUntil(() => got.surfaced.length === 1, 'the DM at the other session');
+    assert.deepEqual([got.surfaced[0].text, got.surfaced[0].id], ['for whichever Bob is here', row.clientMessageId]);
+    await waitUntil(() => alice.outbox[0]?.status === 'delivered', 'delivered to the other session');
+  });
+
+  it('sends no client_ack for a message it could not store, so the broker\'s redelivery is kept', async () => {
+    fx = await MeshFixture.start({ leaseMs: 100, leaseSweepMs: 20 });
+    const store = new MemoryStore();
+    let failNext = true;
+    const update = store.update.bind(store);
+    store.update = (key: string, value: unknown) => {
+      if (failNext && key.startsWith('claudemesh.inbox/')) {
+        failNext = false;
+        return Promise.reject(new Error('disk full'));
+      }
+      return update(key, value);
+    };
+    const alice = fx.client(fx.member('Alice'));
+    const bob = fx.client(fx.member('Bob'), { store });
+    const got = receiver(bob);
+    await connected(alice, bob);
+    await alice.send(bob.sessionPubkey, 'first');
+    await waitUntil(() => !failNext, 'the failed write');
+    await new Promise((r) => setTimeout(r, 200));
+    // The lease ran out unacked; the next drain (a DM to Bob) pushes the first one again.
+    await alice.send(bob.sessionPubkey, 'second');
+    await waitUntil(() => got.surfaced.length === 2, 'both messages');
+    assert.deepEqual(got.surfaced.map((m) => m.text).sort(), ['first', 'second']);
+    assert.equal(bob.history.length, 2);
+  });
+
+  it('refuses a request over the frame limit before writing it, naming size and limit, and keeps the connection', async () => {
+    fx = await MeshFixture.start();
+    const alice = fx.client(fx.member('Alice'));
+    await connected(alice);
+    const big = alice.shareSkill({ name: 'big', description: 'd', instructions: 'x'.repeat(70_000) });
+    const meanwhile = alice.listPeers();
+    await assert.rejects(big, /skill is too large.*6[89] KiB.*64 KiB/);
+    assert.equal((await meanwhile).length, 1);
+    assert.equal(alice.state.kind, 'connected');
+    await assert.rejects(alice.remember('y'.repeat(70_000)), /memory is too large/);
   });
 });

@@ -5,6 +5,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { brokerUrlProblem } from '../../src/broker/config';
 import { BrokerConnection, BrokerError, backoffDelay } from '../../src/broker/connection';
 import { generateKeypair } from '../../src/broker/crypto';
+import { Emitter } from '../../src/broker/events';
 import type { ConnectionState, JoinedMesh } from '../../src/broker/types';
 
 /** A scripted broker: acks any hello, then hands every request to the test. */
@@ -169,5 +170,20 @@ describe('broker connection', () => {
     assert.equal(backoffDelay(3, 1000, 30_000, () => 0.5), 4000);
     assert.equal(backoffDelay(20, 1000, 30_000, () => 0.999), 29_970);
     assert.equal(backoffDelay(5, 1000, 30_000, () => 0), 0);
+  });
+});
+
+describe('events', () => {
+  it('logs a listener\'s exception and still calls the other listeners', () => {
+    const errors: unknown[] = [];
+    const emitter = new Emitter<number>((err) => errors.push(err));
+    const seen: number[] = [];
+    emitter.event(() => {
+      throw new Error('view bug');
+    });
+    emitter.event((n) => seen.push(n));
+    emitter.fire(1);
+    assert.deepEqual(seen, [1]);
+    assert.deepEqual(errors.map((e) => (e as Error).message), ['view bug']);
   });
 });

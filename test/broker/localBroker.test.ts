@@ -170,7 +170,8 @@ describe('local broker', function () {
 
   async function setup(options: LocalBrokerOptions = {}): Promise<Fixture> {
     const logLines: string[] = [];
-    const broker = await startLocalBroker({ log: (line) => logLines.push(line), ...options });
+    // In order and without the status lag unless a test asks: most of these pin wire shapes, not timing.
+    const broker = await startLocalBroker({ log: (line) => logLines.push(line), frameDelayMs: 0, statusLagMs: 0, ...options });
     cleanup.push(() => broker.close());
     const mesh = broker.addMesh({ name: 'Team Mesh', slug: 'team-mesh' });
     const fixture: Fixture = {
@@ -208,6 +209,16 @@ describe('local broker', function () {
 
   const isPush = (f: Frame) => f.type === 'push' && f.subtype === undefined;
   const isEvent = (event: string) => (f: Frame) => f.type === 'push' && f.subtype === 'system' && f.event === event;
+  const dm = (target: string, id: string, priority = 'next', extra: Frame = {}) => ({
+    type: 'send',
+    id,
+    targetSpec: target,
+    priority,
+    nonce: Buffer.from(`nonce-${id}`).toString('base64'),
+    ciphertext: Buffer.from(`body-${id}`).toString('base64'),
+    ...extra,
+  });
+  const ackFor = (id: string) => (f: Frame) => f.type === 'ack' && f.id === id;
 
   describe('transport', () => {
     it('accepts upgrades only on exactly /ws, without a query string', async () => {
@@ -550,16 +561,6 @@ describe('local broker', function () {
   });
 
   describe('direct messages', () => {
-    const dm = (target: string, id: string, priority = 'next', extra: Frame = {}) => ({
-      type: 'send',
-      id,
-      targetSpec: target,
-      priority,
-      nonce: Buffer.from(`nonce-${id}`).toString('base64'),
-      ciphertext: Buffer.from(`body-${id}`).toString('base64'),
-      ...extra,
-    });
-    const ackFor = (id: string) => (f: Frame) => f.type === 'ack' && f.id === id;
 
     it('queues, pushes shape (a), and redelivers after the lease expires until client_ack', async () => {
       const { join, member, mesh } = await setup({ leaseMs: 40, leaseSweepMs: 10 });
@@ -702,6 +703,60 @@ describe('local broker', function () {
 
       a.send({ type: 'set_state', key: 'fence', value: 1 });
       for (const peer of [aSibling, c, d]) assert.equal((await peer.next((f) => f.type !== 'push' || f.subtype === undefined)).type, 'state_change');
+    });
+  });
+
+  describe('like the real broker (§11)', () => {
+    it('handles the frames of one socket concurrently, so replies can overtake each other', async () => {
+      const { join, member } = await setup({ frameDelayMs: 5 });
+      const { peer } = await join(member('alice'));
+      const order: string[] = [];
+      const replies = Array.from({ length: 20 }, async (_, i) => {
+        await peer.request({ type: 'get_state', key: `k${i}` });
+        order.push(`k${i}`);
+      });
+      await Promise.all(replies);
+      assert.notDeepEqual(order, Array.from({ length: 20 }, (_, i) => `k${i}`));
+    });
+
+    it('answers a list_peers sent right after a set_status before the status is applied, and drains nothing on it', async () => {
+      const { join, member } = await setup({ statusLagMs: 30 });
+      const bob = member('bob');
+      const { peer: alice } = await join(member('alice'));
+      const { peer: b } = await join(bob);
+      b.send({ type: 'set_status', status: 'dnd' });
+      const { peers } = await b.request({ type: 'list_peers' });
+      assert.equal(peers.find((p: Frame) => p.pubkey === bob.id.pubkey).status, 'idle');
+      await new Promise((r) => setTimeout(r, 60));
+      alice.send(dm(bob.id.pubkey, 'held', 'next'));
+      await alice.next(ackFor('held'));
+      b.send({ type: 'set_status', status: 'idle' });
+      await new Promise((r) => setTimeout(r, 60));
+      await b.request({ type: 'list_peers' });
+      assert.equal(b.pending().filter(isPush).length, 0);
+    });
+
+    it('copies odd hello fields into every peers_list untyped, and fills member-keyed rows from the last connection', async () => {
+      const { join, member } = await setup();
+      const alice = member('alice');
+      const { peer: a1 } = await join(alice, { model: 1, hostname: {} });
+      await join(alice, { sessionId: 'second', model: 'opus', hostname: 'box2' });
+      const { peers } = await a1.request({ type: 'list_peers' });
+      assert.deepEqual(peers.map((p: Frame) => [p.model, p.hostname]), [['opus', 'box2'], ['opus', 'box2']]);
+      const { peer: bobPeer } = await join(member('bob'), { model: 1, hostname: {} });
+      const listed = await bobPeer.request({ type: 'list_peers' });
+      assert.deepEqual([listed.peers[2].model, listed.peers[2].hostname], [1, {}]);
+    });
+
+    it('accepts a frame over the limit when told to behave as under Bun, and closes with 1009 by default', async () => {
+      const bun = await setup({ enforceMaxPayload: false, maxPayload: 1_000 });
+      const { peer } = await bun.join(bun.member('alice'));
+      const stored = await peer.request({ type: 'remember', content: 'x'.repeat(5_000) });
+      assert.equal(stored.type, 'memory_stored');
+      const node = await setup({ maxPayload: 1_000 });
+      const { peer: other } = await node.join(node.member('bob'));
+      other.send({ type: 'remember', content: 'x'.repeat(5_000) });
+      assert.equal((await other.closed).code, 1009);
     });
   });
 

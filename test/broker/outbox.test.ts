@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { BrokerError } from '../../src/broker/connection';
 import { MessageTooLargeError, Outbox, OutboxTransport, SendAck } from '../../src/broker/outbox';
 import { MemoryStore } from '../../src/broker/store';
 import type { OutboxRow } from '../../src/broker/types';
@@ -10,8 +11,11 @@ class ScriptedTransport implements OutboxTransport {
   connected = true;
   sent: Record<string, unknown>[] = [];
   answer: (frame: Record<string, unknown>) => Promise<SendAck> = async () => ({ messageId: `m${this.sent.length}`, queued: true });
-  send(frame: Record<string, unknown>): Promise<SendAck> {
+  /** The `onLate` of each send, by client_message_id, so a test can deliver an ack after the timeout. */
+  late = new Map<unknown, (ack: SendAck) => void>();
+  send(frame: Record<string, unknown>, onLate: (ack: SendAck) => void): Promise<SendAck> {
     this.sent.push(frame);
+    this.late.set(frame.client_message_id, onLate);
     return this.answer(frame);
   }
 }
@@ -189,5 +193,123 @@ describe('durable outbox', () => {
     assert.equal(await outbox.retryFailed(), 1);
     await until(() => outbox.get(a.clientMessageId)?.status === 'sent', 'retried');
     assert.equal(store.keys().length, 1);
+  });
+
+  it('keeps one send in flight per recipient, while sends to different recipients overlap', async () => {
+    const transport = new ScriptedTransport();
+    const waiting: (() => void)[] = [];
+    transport.answer = () => new Promise((resolve) => waiting.push(() => resolve({ messageId: 'm', queued: true })));
+    const outbox = make(new MemoryStore(), transport);
+    const other = 'd'.repeat(64);
+    for (const [text, to] of [['a1', PEER], ['a2', PEER], ['b1', other], ['a3', PEER], ['b2', other]]) await outbox.enqueue(request(text, to));
+    await until(() => transport.sent.length === 2, 'one send to each recipient');
+    assert.deepEqual(transport.sent.map((f) => f.targetSpec), [PEER, other]);
+    while (transport.sent.length < 5) {
+      waiting.shift()!();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const texts = (to: string) => outbox.rows.filter((r) => r.targetSpec === to).map((r) => r.text);
+    const order = transport.sent.map((f) => outbox.get(f.client_message_id as string)!.text);
+    assert.deepEqual(order.filter((t) => t.startsWith('a')), texts(PEER));
+    assert.deepEqual(order.filter((t) => t.startsWith('b')), texts(other));
+  });
+
+  it('sends a retried row before newer rows to the same recipient', async () => {
+    const transport = new ScriptedTransport();
+    let first = true;
+    transport.answer = async () => {
+      if (first) {
+        first = false;
+        throw new BrokerError('timeout', 'no answer');
+      }
+      return { messageId: 'm', queued: true };
+    };
+    const outbox = make(new MemoryStore(), transport);
+    await outbox.enqueue(request('one'));
+    await outbox.enqueue(request('two'));
+    await until(() => outbox.rows.every((r) => r.status === 'sent'), 'both sent');
+    assert.deepEqual(transport.sent.map((f) => outbox.get(f.client_message_id as string)!.text), ['one', 'one', 'two']);
+  });
+
+  it('applies an ack that comes after the timeout and does not send the row again', async () => {
+    const transport = new ScriptedTransport();
+    transport.answer = async () => {
+      throw new BrokerError('timeout', 'The broker did not answer "send" within 10 s.');
+    };
+    const outbox = make(new MemoryStore(), transport);
+    const row = await outbox.enqueue(request('slow'));
+    await until(() => outbox.rows[0].status === 'queued' && transport.sent.length === 1, 'waiting to resend');
+    transport.late.get(row.clientMessageId)!({ messageId: 'late-id', queued: true });
+    assert.equal(outbox.rows[0].status, 'sent');
+    assert.equal(outbox.rows[0].brokerMessageId, 'late-id');
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(transport.sent.length, 1);
+  });
+
+  it('marks a broadcast whose ack was lost to a disconnect "may not have been sent" and never resends it on its own', async () => {
+    const transport = new ScriptedTransport();
+    transport.answer = async () => {
+      throw new BrokerError('disconnected', 'The connection to the broker was lost.');
+    };
+    const store = new MemoryStore();
+    const outbox = make(store, transport);
+    const row = await outbox.enqueue(request('hello all', '*'));
+    await until(() => outbox.rows[0].status === 'unknown', 'unknown');
+    outbox.kick(true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(transport.sent.length, 1);
+    assert.match(outbox.rows[0].lastError!, /may not have been sent/);
+    transport.answer = async () => ({ messageId: 'm', queued: true });
+    await outbox.retry(row.clientMessageId);
+    await until(() => outbox.rows[0].status === 'sent', 'sent on retry');
+    assert.equal(transport.sent.length, 2);
+  });
+
+  it('reloads a broadcast caught mid-send as "may not have been sent", and a DM as queued', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    transport.connected = false;
+    const before = make(store, transport);
+    await before.enqueue(request('dm'));
+    await before.enqueue(request('all', '*'));
+    for (const key of store.keys()) await store.update(key, { ...store.get<OutboxRow>(key)!, status: 'sending' });
+    const after = make(store, transport);
+    assert.deepEqual(after.rows.map((r) => r.status), ['queued', 'unknown']);
+  });
+
+  it('keeps pacing when the wall clock steps back an hour', async () => {
+    const realNow = Date.now;
+    const transport = new ScriptedTransport();
+    const outbox = make(new MemoryStore(), transport, { rateLimit: { burst: 1, perMinute: 6_000 } });
+    try {
+      await outbox.enqueue(request('before'));
+      await until(() => transport.sent.length === 1, 'the first');
+      Date.now = () => realNow() - 3600_000;
+      for (let i = 0; i < 3; i++) await outbox.enqueue(request(`after${i}`));
+      await until(() => transport.sent.length === 4, 'the rest, paced');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('discards every failed row at once, and deletes failed rows older than the hold expiry on load', async () => {
+    const store = new MemoryStore();
+    const transport = new ScriptedTransport();
+    transport.answer = async () => ({ messageId: '', queued: false, error: 'blocked by recipient grants (sender lacks dm capability)' });
+    const outbox = make(store, transport, { holdExpiryMs: 60_000 });
+    await outbox.enqueue(request('a'));
+    await outbox.enqueue(request('b'));
+    await until(() => outbox.rows.every((r) => r.status === 'failed'), 'both failed');
+    assert.equal(await outbox.discardFailed(), 2);
+    assert.deepEqual([outbox.rows.length, store.keys().length], [0, 0]);
+
+    await outbox.enqueue(request('old'));
+    await until(() => outbox.rows[0]?.status === 'failed', 'failed');
+    await outbox.flush();
+    for (const key of store.keys()) await store.update(key, { ...store.get<OutboxRow>(key)!, createdAt: Date.now() - 120_000 });
+    const reloaded = make(store, new ScriptedTransport(), { holdExpiryMs: 60_000 });
+    assert.equal(reloaded.rows.length, 0);
+    await reloaded.flush();
+    assert.equal(store.keys().length, 0);
   });
 });

@@ -93,6 +93,83 @@ describe('frame parser', () => {
   });
 });
 
+describe('lenient parsing of lists and pushes', () => {
+  const validPeer = (i: number) => ({ pubkey: String(i).padStart(64, '0'), memberPubkey: 'm', displayName: `P${i}`, status: 'idle', summary: null, groups: [], sessionId: 's', connectedAt: 'c', cwd: '/', peerRole: 'session' });
+
+  it('keeps every valid row of peers_list among random odd ones, drops bad optional fields, and keeps the _reqId', () => {
+    const rand = prng(12);
+    const odd = (v: unknown) => ({ ...validPeer(9_999), [['model', 'hostname', 'channel', 'peerType', 'summary', 'groups', 'profile', 'status', 'visible'][Math.floor(rand() * 9)]]: v });
+    for (let round = 0; round < 200; round++) {
+      const rows: unknown[] = [];
+      const expected: string[] = [];
+      let skipped = 0;
+      for (let i = 0; i < 12; i++) {
+        const r = rand();
+        const value = HOSTILE_VALUES[Math.floor(rand() * HOSTILE_VALUES.length)];
+        if (r < 0.5) {
+          rows.push(validPeer(i));
+          expected.push(`P${i}`);
+        } else if (r < 0.8) {
+          // An odd optional field: the row stays, without it.
+          rows.push({ ...odd(typeof value === 'string' ? 7 : value), displayName: `O${i}` });
+          expected.push(`O${i}`);
+        } else {
+          // A required field missing or of the wrong type: only this row goes.
+          const broken: Record<string, unknown> = { ...validPeer(i) };
+          broken[['pubkey', 'displayName', 'peerRole'][Math.floor(rand() * 3)]] = typeof value === 'string' ? 5 : value;
+          rows.push(rand() < 0.2 ? value : broken);
+          skipped++;
+        }
+      }
+      const result = parseFrame(JSON.stringify({ type: 'peers_list', _reqId: `r${round}`, peers: rows }));
+      assert.ok(result.ok, `round ${round}`);
+      assert.ok(result.frame.type === 'peers_list');
+      assert.equal(result.frame.reqId, `r${round}`);
+      assert.deepEqual(result.frame.peers.map((p) => p.displayName), expected);
+      for (const p of result.frame.peers) {
+        for (const key of ['model', 'hostname', 'channel', 'peerType'] as const) assert.ok(p[key] === undefined || typeof p[key] === 'string');
+        assert.ok(p.summary === null || typeof p.summary === 'string');
+        assert.ok(['idle', 'working', 'dnd'].includes(p.status));
+      }
+      assert.equal(result.notes.filter((n) => n.level === 'warn').length, skipped);
+    }
+  });
+
+  it('keeps the valid memories, skills and state entries of a list with broken rows', () => {
+    const memories = parseFrame(JSON.stringify({ type: 'memory_results', _reqId: 'a', memories: [{ id: 'm1', content: 'ok', tags: ['x', 3] }, { id: 2, content: 'bad' }, null, { id: 'm3', content: 'ok too', rememberedBy: {} }] }));
+    assert.ok(memories.ok && memories.frame.type === 'memory_results');
+    assert.deepEqual(memories.frame.memories.map((m) => [m.id, m.tags, m.rememberedBy]), [['m1', ['x'], ''], ['m3', [], '']]);
+    const skills = parseFrame(JSON.stringify({ type: 'skill_list', _reqId: 'b', skills: [{ name: 'deploy', description: 7 }, { description: 'no name' }] }));
+    assert.ok(skills.ok && skills.frame.type === 'skill_list');
+    assert.deepEqual(skills.frame.skills.map((x) => [x.name, x.description]), [['deploy', '']]);
+    const state = parseFrame(JSON.stringify({ type: 'state_list', _reqId: 'c', entries: [{ key: 'k', value: 1 }, { key: 1, value: 2 }] }));
+    assert.ok(state.ok && state.frame.type === 'state_list');
+    assert.deepEqual(state.frame.entries.map((e) => e.key), ['k']);
+  });
+
+  it('drops an odd senderName from a multicast push and keeps the message', () => {
+    const result = parseFrame(JSON.stringify({ type: 'push', messageId: 'm', ciphertext: 'aGk=', senderName: { evil: 1 }, priority: 'urgent' }));
+    assert.ok(result.ok && result.frame.type === 'push' && result.frame.push.kind === 'message');
+    assert.equal(result.frame.push.senderName, undefined);
+    assert.equal(result.frame.push.priority, 'next');
+    assert.ok(result.notes.some((n) => n.level === 'debug' && n.text.includes('senderName')));
+  });
+
+  it('reads a webhook push as a webhook with its name and data, not as an empty broadcast', () => {
+    const result = parseFrame(JSON.stringify({ type: 'push', subtype: 'webhook', event: 'ci', eventData: { build: 42 }, senderPubkey: 'webhook:ci', messageId: 'w1', nonce: '', ciphertext: '', createdAt: 't' }));
+    assert.ok(result.ok && result.frame.type === 'push');
+    assert.deepEqual(result.frame.push, { kind: 'webhook', event: 'ci', data: { build: 42 }, messageId: 'w1', createdAt: 't' });
+  });
+
+  it('keeps the request id of a reply whose body is unusable, so the request fails at once', () => {
+    const result = parseFrame(JSON.stringify({ type: 'memory_stored', _reqId: 'r5', id: 42 }));
+    assert.ok(!result.ok);
+    assert.equal(result.reqId, 'r5');
+    const ack = parseFrame(JSON.stringify({ type: 'hello_ack', id: 'r6' }));
+    assert.ok(!ack.ok && ack.reqId === 'r6');
+  });
+});
+
 describe('error classification', () => {
   it('treats the exact broker ack errors by meaning', () => {
     assert.equal(classifySendError('rate_limit: max 60 msg/min (burst 10) \u2014 slow down'), 'rate_limit');

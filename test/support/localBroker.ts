@@ -35,6 +35,18 @@ export interface LocalBrokerOptions {
   staleMs?: number;
   /** WS frame and HTTP body limit, default 65 536. */
   maxPayload?: number;
+  /**
+   * true (default): a frame over maxPayload closes the socket with 1009, as the broker does under Node. false: it is
+   * accepted, as under Bun, the deployed runtime (§11); the `send` size check applies either way.
+   */
+  enforceMaxPayload?: boolean;
+  /**
+   * Each frame is handled after a random delay in [0, frameDelayMs), so frames from one socket can be handled out of
+   * order, as by the real broker's concurrent handlers (§11). Default 3; 0 = in order (benchmarks).
+   */
+  frameDelayMs?: number;
+  /** set_status/set_summary take effect this long after they arrive, so a list_peers right after still shows the old value (§11). Default 15. */
+  statusLagMs?: number;
   /** Accepted hello clock skew, default 60 000. */
   helloSkewMs?: number;
   /** Default 100, counting grace connections. */
@@ -99,6 +111,9 @@ const DEFAULTS: ResolvedOptions = {
   pingIntervalMs: 30_000,
   staleMs: 75_000,
   maxPayload: 65_536,
+  enforceMaxPayload: true,
+  frameDelayMs: 3,
+  statusLagMs: 15,
   helloSkewMs: 60_000,
   maxConnectionsPerMesh: 100,
   log: () => undefined,
@@ -125,7 +140,7 @@ class InProcessBroker implements LocalBroker {
   constructor(private readonly options: ResolvedOptions) {
     this.ctx = new BrokerContext(options, this.db, this.stats);
     this.boundPort = options.port;
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.enforceMaxPayload ? options.maxPayload : 64 * 1024 * 1024 });
     this.wss.on('connection', (ws) => this.onConnection(ws));
   }
 
@@ -289,7 +304,11 @@ class InProcessBroker implements LocalBroker {
     const session: SocketSession = { ws, presenceId: null, lastPongAt: Date.now() };
     this.sockets.add(session);
     ws.on('pong', () => (session.lastPongAt = Date.now()));
-    ws.on('message', (data: RawData) => this.onFrame(session, data));
+    ws.on('message', (data: RawData) => {
+      const delay = this.options.frameDelayMs > 0 ? Math.random() * this.options.frameDelayMs : 0;
+      if (delay < 0.5) this.onFrame(session, data);
+      else setTimeout(() => this.onFrame(session, data), delay);
+    });
     ws.on('error', (e) => this.ctx.log(`socket error: ${e.message}`));
     ws.on('close', () => {
       this.sockets.delete(session);

@@ -72,3 +72,8 @@ export async function waitUntil(check: () => boolean, what: string, limitMs = 60
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** The broker took the row: `sent`, or already confirmed `delivered` by the outbox's message_status checks. */
+export function acked(row: { status: string }): boolean {
+  return row.status === 'sent' || row.status === 'delivered';
+}

@@ -170,6 +170,19 @@ export class FakeMeshClient implements MeshClientApi {
     this.record('discard', clientMessageId);
     this.setOutbox(this.outbox.filter((r) => r.clientMessageId !== clientMessageId));
   }
+  async discardFailed(): Promise<number> {
+    this.record('discardFailed');
+    const failed = this.outbox.filter((r) => r.status === 'failed').length;
+    this.setOutbox(this.outbox.filter((r) => r.status !== 'failed'));
+    return failed;
+  }
+  async resendTo(clientMessageId: string, sessionPubkey: string): Promise<void> {
+    this.record('resendTo', clientMessageId, sessionPubkey);
+  }
+  otherSessionsFor(row: OutboxRow): Peer[] {
+    const member = row.recipient?.memberPubkey;
+    return member ? this.peers.filter((p) => p.memberPubkey === member && p.pubkey !== row.targetSpec && p.pubkey !== this.sessionPubkey) : [];
+  }
   async listPeers(): Promise<Peer[]> {
     this.record('listPeers');
     return this.peers;

@@ -10,7 +10,7 @@ import type { MeshClient } from '../../src/broker/client';
 import type { InboundMessage, MeshClientApi, StateChange } from '../../src/broker/types';
 import { Running, start } from '../../src/extension';
 import * as vscode from '../support/fakeVscode';
-import { FAST_TIMING, Member, MeshFixture } from '../support/meshFixture';
+import { acked, FAST_TIMING, Member, MeshFixture } from '../support/meshFixture';
 import { assertScriptUsed, scratchDir, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
@@ -79,7 +79,7 @@ describe('a whole session against the local broker', function () {
     await vscode.commands.executeCommand('claudemesh.sendMessage');
     await vscode.until(() => bobInbox.some((m) => m.text === 'hello bob 41c2'), 'bob to receive the message');
     assert.equal(bobInbox.find((m) => m.text === 'hello bob 41c2')?.kind, 'direct');
-    await vscode.until(() => mine().outbox.every((row) => row.status === 'sent'), 'the send to be acknowledged');
+    await vscode.until(() => mine().outbox.every((row) => acked(row)), 'the send to be acknowledged');
     const [conversation] = await vscode.readTree('claudemesh.messages');
     assert.deepEqual([conversation.label, conversation.description], ['bob', 'you: hello bob 41c2']);
   });

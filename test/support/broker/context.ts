@@ -17,6 +17,9 @@ export interface ResolvedOptions {
   pingIntervalMs: number;
   staleMs: number;
   maxPayload: number;
+  enforceMaxPayload: boolean;
+  frameDelayMs: number;
+  statusLagMs: number;
   helloSkewMs: number;
   maxConnectionsPerMesh: number;
   log: (line: string) => void;
@@ -38,10 +41,11 @@ export interface ClientInfo {
   sessionId: string;
   pid: number;
   cwd: string;
-  hostname?: string;
-  peerType?: string;
-  channel?: string;
-  model?: string;
+  /** Copied from the hello with no type check, and listed as is: the real broker does the same (§11). */
+  hostname?: unknown;
+  peerType?: unknown;
+  channel?: unknown;
+  model?: unknown;
 }
 
 /** One helloed connection. `ws` is null while it sits in the offline grace after its socket closed. */
@@ -61,6 +65,8 @@ export interface Presence extends ClientInfo {
   visible: boolean;
   profile: PeerProfile;
   connectedAt: Date;
+  /** Order of registration (hello or reattach), which decides whose fields a member-keyed row shows. */
+  registeredAt: number;
   ws: WebSocket | null;
   graceTimer?: NodeJS.Timeout;
 }
@@ -82,6 +88,7 @@ export function withReqId(frame: Record<string, unknown>, reqId: unknown): Recor
 export class BrokerContext {
   readonly presences = new Map<string, Presence>();
   readonly buckets: TokenBuckets | null;
+  private registrations = 0;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -89,6 +96,10 @@ export class BrokerContext {
     readonly stats: BrokerStats,
   ) {
     this.buckets = options.rateLimit ? new TokenBuckets(options.rateLimit.burst, options.rateLimit.perMinute) : null;
+  }
+
+  nextRegistration(): number {
+    return ++this.registrations;
   }
 
   log(line: string): void {

@@ -61,6 +61,8 @@ function connectionFields(ctx: BrokerContext, msg: Record<string, unknown>): Con
     return undefined;
   }
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  // Like the real broker: hostname/peerType/channel/model go into peers_list untyped (§11), `"model": 1` included.
+  const untyped = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : value);
   const groups = Array.isArray(msg.groups)
     ? msg.groups.filter((g): g is PeerGroup => isRecord(g) && typeof g.name === 'string' && (g.role === undefined || typeof g.role === 'string'))
     : undefined;
@@ -68,10 +70,10 @@ function connectionFields(ctx: BrokerContext, msg: Record<string, unknown>): Con
     sessionId,
     pid,
     cwd,
-    hostname: text(msg.hostname),
-    peerType: text(msg.peerType),
-    channel: text(msg.channel),
-    model: text(msg.model),
+    hostname: untyped(msg.hostname),
+    peerType: untyped(msg.peerType),
+    channel: untyped(msg.channel),
+    model: untyped(msg.model),
     displayName: text(msg.displayName),
     groups: groups && groups.length > 0 ? groups : undefined,
   };
@@ -112,6 +114,7 @@ function createPresence(
     visible: saved?.visible ?? true,
     profile: { ...(saved?.profile ?? {}) },
     connectedAt: new Date(),
+    registeredAt: ctx.nextRegistration(),
     ws,
   };
   ctx.presences.set(presence.presenceId, presence);
@@ -124,7 +127,7 @@ function reattach(ctx: BrokerContext, p: Presence, session: SocketSession, field
   p.graceTimer = undefined;
   if (p.ws && p.ws !== session.ws) p.ws.close(1000, 'session_replaced');
   p.ws = session.ws;
-  Object.assign(p, { pid: fields.pid, cwd: fields.cwd, hostname: fields.hostname ?? p.hostname });
+  Object.assign(p, { pid: fields.pid, cwd: fields.cwd, hostname: fields.hostname ?? p.hostname, registeredAt: ctx.nextRegistration() });
   if (fields.displayName) p.displayName = fields.displayName;
   if (fields.groups) p.groups = fields.groups;
   session.presenceId = p.presenceId;

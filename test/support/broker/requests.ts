@@ -35,7 +35,12 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function peerRow(p: Presence) {
+/**
+ * Optional fields come from a map keyed by member and session keys, filled in registration order (§11): a
+ * member-keyed (control-plane) row shows those of its member's most recently registered connection.
+ */
+function peerRow(p: Presence, byKey: Map<string, Presence>) {
+  const from = byKey.get(routingKey(p)) ?? p;
   return {
     pubkey: routingKey(p),
     memberPubkey: p.memberPubkey,
@@ -47,13 +52,13 @@ function peerRow(p: Presence) {
     connectedAt: p.connectedAt.toISOString(),
     cwd: p.cwd,
     peerRole: p.peerRole,
-    ...(p.hostname ? { hostname: p.hostname } : {}),
-    ...(p.peerType ? { peerType: p.peerType } : {}),
-    ...(p.channel ? { channel: p.channel } : {}),
-    ...(p.model ? { model: p.model } : {}),
-    ...(p.stats ? { stats: p.stats } : {}),
+    ...(from.hostname !== undefined ? { hostname: from.hostname } : {}),
+    ...(from.peerType !== undefined ? { peerType: from.peerType } : {}),
+    ...(from.channel !== undefined ? { channel: from.channel } : {}),
+    ...(from.model !== undefined ? { model: from.model } : {}),
+    ...(from.stats ? { stats: from.stats } : {}),
     visible: p.visible,
-    ...(Object.keys(p.profile).length > 0 ? { profile: p.profile } : {}),
+    ...(Object.keys(from.profile).length > 0 ? { profile: from.profile } : {}),
   };
 }
 
@@ -63,21 +68,35 @@ function listedPresences(ctx: BrokerContext, meshId: string): Presence[] {
 }
 
 const listPeers: Handler = (ctx, p, msg) => {
-  const peers = listedPresences(ctx, p.meshId)
-    .filter((other) => other.visible || other.memberId === p.memberId)
-    .map(peerRow);
+  const listed = listedPresences(ctx, p.meshId);
+  const byKey = new Map<string, Presence>();
+  for (const c of [...listed].sort((a, b) => a.registeredAt - b.registeredAt)) {
+    byKey.set(c.memberPubkey, c);
+    if (c.sessionPubkey) byKey.set(c.sessionPubkey, c);
+  }
+  const peers = listed.filter((other) => other.visible || other.memberId === p.memberId).map((other) => peerRow(other, byKey));
   reply(ctx, p, msg, { type: 'peers_list', peers });
 };
 
 const STATUSES: readonly PeerStatus[] = ['idle', 'working', 'dnd'];
 
-const setStatus: Handler = (_ctx, p, msg) => {
-  if (STATUSES.includes(msg.status as PeerStatus)) p.status = msg.status as PeerStatus;
+/**
+ * Status and summary are written to the database without a reply, and the real broker's log shows a list_peers
+ * sent right after answered before the write landed (§11). `statusLagMs` later, like there; and no drain (§11).
+ */
+const setStatus: Handler = (ctx, p, msg) => {
+  if (STATUSES.includes(msg.status as PeerStatus)) later(ctx, () => (p.status = msg.status as PeerStatus));
 };
 
-const setSummary: Handler = (_ctx, p, msg) => {
-  p.summary = typeof msg.summary === 'string' ? msg.summary : '';
+const setSummary: Handler = (ctx, p, msg) => {
+  const summary = typeof msg.summary === 'string' ? msg.summary : '';
+  later(ctx, () => (p.summary = summary));
 };
+
+function later(ctx: BrokerContext, write: () => void): void {
+  if (ctx.options.statusLagMs > 0) setTimeout(write, ctx.options.statusLagMs);
+  else write();
+}
 
 const setStats: Handler = (_ctx, p, msg) => {
   p.stats = isRecord(msg.stats) ? msg.stats : {};

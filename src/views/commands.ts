@@ -223,6 +223,40 @@ async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): 
   else await client.discard(arg.row.clientMessageId);
 }
 
+/** "Send to another session of <member>": the DM's member's live sessions, each with where it runs. */
+async function sendToAnotherSession(app: App, arg: unknown): Promise<void> {
+  if (!(arg instanceof OutgoingNode)) {
+    void showInfo(say`Claudemesh: use Send to Another Session on a message that was not delivered, in the Messages view.`);
+    return;
+  }
+  const client = app.ctx.client(arg.meshId);
+  if (!client) return;
+  const row = client.outbox.find((r) => r.clientMessageId === arg.row.clientMessageId) ?? arg.row;
+  const sessions = client.otherSessionsFor(row);
+  const member = row.recipient?.name ?? row.targetLabel;
+  if (sessions.length === 0) {
+    void showInfo(say`Claudemesh: ${member} has no other session online right now.`);
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    sessions.map((peer) => ({
+      label: inline(peer.displayName),
+      description: inline([peer.hostname, peer.cwd].filter(Boolean).join(':')),
+      detail: inline(peer.summary),
+      peer,
+    })),
+    { title: `Send to another session of ${inline(member)}`, placeHolder: 'Each is a different Claude Code session: pick the one that should get it' },
+  );
+  if (!picked) return;
+  await client.resendTo(row.clientMessageId, picked.peer.pubkey);
+}
+
+async function discardFailed(app: App): Promise<void> {
+  let count = 0;
+  for (const client of app.ctx.clients) count += await client.discardFailed();
+  void showInfo(count ? say`Claudemesh: discarded ${plural(count, 'failed message')}.` : say`Claudemesh: no failed messages.`);
+}
+
 // ---- memories ------------------------------------------------------------------------------------------------
 
 const remember: MeshHandler = async (app, client) => {
@@ -601,6 +635,8 @@ export const COMMANDS: CommandSpec[] = [
   { id: 'claudemesh.markAllRead', run: (app) => app.conversations.markAllRead() },
   { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
   { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },
+  { id: 'claudemesh.sendToAnotherSession', run: sendToAnotherSession },
+  { id: 'claudemesh.discardFailed', run: discardFailed },
   { id: 'claudemesh.openConversation', run: openConversation },
   { id: 'claudemesh.openMemory', run: openMemory },
   {

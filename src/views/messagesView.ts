@@ -1,7 +1,8 @@
 /**
  * The Messages view: one item per conversation with its unread count; under it, the outgoing messages that still
- * need something (queued, held for an offline peer, failed) with Retry and Discard. Its badge is the unread total,
- * which VS Code also shows on the activity-bar container.
+ * need something (queued, held for an offline peer, not delivered, may not have been sent, failed) with Retry,
+ * Discard and, for a DM that was not delivered, Send to Another Session. Its badge is the unread total, which VS Code
+ * also shows on the activity-bar container.
  */
 import * as vscode from 'vscode';
 import type { MeshClientApi, OutboxRow, OutboxStatus } from '../broker/types';
@@ -115,7 +116,9 @@ export class MessagesView extends MeshTree<Node> {
       item.id = `outgoing:${node.meshId}:${row.clientMessageId}`;
       item.description = look.text;
       item.iconPath = new vscode.ThemeIcon(look.icon);
-      item.tooltip = block(`To ${inline(row.targetLabel)} · ${look.text}${row.lastError ? `\n${inline(row.lastError, 500)}` : ''}\nAttempts: ${row.attempts}`);
+      // A not-delivered DM says why (and for which session); the other states say their last error, if any.
+      const why = row.status === 'not_delivered' ? row.notDeliveredReason : row.lastError;
+      item.tooltip = block(`To ${inline(row.targetLabel)} · ${look.text}${why ? `\n${inline(why, 500)}` : ''}\nAttempts: ${row.attempts}`);
       item.contextValue = `outgoing.${row.status}`;
       return item;
     }

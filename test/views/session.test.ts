@@ -134,6 +134,17 @@ describe('a whole session against the local broker', function () {
     assert.deepEqual(labels(await vscode.readTree('claudemesh.skills')), ['review']);
   });
 
+  it('says how large a skill or memory is and what the broker takes when it is over the frame limit', async () => {
+    vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'huge', 'SKILL.md')), '---\ndescription: Too big\n---\n' + 'x'.repeat(70_000)));
+    vscode.ui.queue.inputBox.push((o) => o.value as string, (o) => o.value as string, 'huge');
+    await vscode.commands.executeCommand('claudemesh.shareSkill');
+    assert.ok(vscode.ui.messages.some((m) => m.severity === 'error' && /skill is too large for the broker: 6[89] KiB .* at most 64 KiB/.test(m.message)), 'the size and the limit are shown');
+    vscode.ui.queue.inputBox.push('y'.repeat(70_000), '');
+    await vscode.commands.executeCommand('claudemesh.remember');
+    assert.ok(vscode.ui.messages.some((m) => m.severity === 'error' && /memory is too large for the broker/.test(m.message)));
+    assert.equal(mine().state.kind, 'connected', 'the connection is untouched');
+  });
+
   it('remembers, recalls into the Memories view and forgets', async () => {
     vscode.ui.queue.inputBox.push('The staging database listens on port 5433', 'infra, db');
     await vscode.commands.executeCommand('claudemesh.remember');

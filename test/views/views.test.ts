@@ -419,6 +419,46 @@ describe('views, status bar and commands over scripted clients', () => {
       await vscode.commands.executeCommand('claudemesh.discardMessage', failed.element);
       assert.equal(client.outbox.length, 0);
     });
+
+    it('shows a DM that was not delivered with who it was for, and sends it to another session picked by where it runs', async () => {
+      const { client } = await startOne();
+      const member = hexKey('9');
+      const gone = fakePeer({ pubkey: hexKey('5'), memberPubkey: member, displayName: 'carol', cwd: '/api' });
+      const other = fakePeer({ pubkey: hexKey('6'), memberPubkey: member, displayName: 'carol', cwd: '/web', hostname: 'laptop' });
+      client.setPeers([other]);
+      const row = await client.send(gone.pubkey, 'ping', { label: 'carol' });
+      const reason = 'The session of carol (/api) it was for left before taking it.';
+      client.setOutbox([{ ...row, status: 'not_delivered', notDeliveredReason: reason, recipient: { pubkey: gone.pubkey, memberPubkey: member, name: 'carol', cwd: '/api' } }]);
+      const [conversation] = await vscode.readTree('claudemesh.messages');
+      const [lost] = conversation.children;
+      assert.deepEqual([lost.contextValue, lost.description], ['outgoing.not_delivered', 'not delivered']);
+      assert.match(String(lost.tooltip), /carol \(\/api\) it was for left/);
+      vscode.ui.queue.quickPick.push((items) => items[0]);
+      await vscode.commands.executeCommand('claudemesh.sendToAnotherSession', lost.element);
+      assert.deepEqual(vscode.ui.quickPicks[0].items.map((i) => [i.label, i.description]), [['carol', 'laptop:/web']]);
+      assert.deepEqual(client.calls.filter((c) => c.method === 'resendTo').map((c) => c.args), [[row.clientMessageId, other.pubkey]]);
+    });
+
+    it('offers Retry and Discard for a broadcast that may not have been sent', async () => {
+      const { client } = await startOne();
+      const row = await client.send('*', 'all hands');
+      client.setOutbox([{ ...row, status: 'unknown', lastError: 'The connection dropped before the broker confirmed this message: it may not have been sent.' }]);
+      const [conversation] = await vscode.readTree('claudemesh.messages');
+      const [unsure] = conversation.children;
+      assert.deepEqual([unsure.contextValue, unsure.description], ['outgoing.unknown', 'may not have been sent']);
+      await vscode.commands.executeCommand('claudemesh.retryMessage', unsure.element);
+      assert.deepEqual(client.calls.filter((c) => c.method === 'retry').map((c) => c.args), [[row.clientMessageId]]);
+    });
+
+    it('discards every failed message at once', async () => {
+      const { client } = await startOne();
+      const a = await client.send(alice.pubkey, 'a', { label: 'alice' });
+      const b = await client.send(alice.pubkey, 'b', { label: 'alice' });
+      client.setOutbox([{ ...a, status: 'failed' }, { ...b, status: 'failed' }, { ...b, clientMessageId: 'kept', status: 'queued' }]);
+      await vscode.commands.executeCommand('claudemesh.discardFailed');
+      assert.deepEqual(client.outbox.map((r) => r.clientMessageId), ['kept']);
+      assert.ok(vscode.ui.messages.some((m) => m.message === 'Claudemesh: discarded 2 failed messages.'));
+    });
   });
 
   describe('commands', () => {

@@ -708,7 +708,7 @@ describe('local broker', function () {
 
   describe('like the real broker (§11)', () => {
     it('handles the frames of one socket concurrently, so replies can overtake each other', async () => {
-      const { join, member } = await setup({ frameDelayMs: 5 });
+      const { join, member } = await setup({ frameDelayMs: 20 });
       const { peer } = await join(member('alice'));
       const order: string[] = [];
       const replies = Array.from({ length: 20 }, async (_, i) => {

@@ -106,7 +106,7 @@ export interface RequestOptions {
   /** The field the broker echoes the id in: `_reqId`, or `id` for `send` (§4). */
   idField?: '_reqId' | 'id';
   /** Called with a reply that arrives after the timeout (within `lateReplyGraceMs`), e.g. a send ack. */
-  onLate?(frame: Frame): void;
+  onLate?: (frame: Frame) => void;
   /** What the request is, for the size-limit message ("skill", "memory"); default the frame type. */
   what?: string;
 }
@@ -120,7 +120,7 @@ interface Pending {
 interface Late {
   /** performance.now() after which a reply is no longer awaited at all. */
   until: number;
-  onLate(frame: Frame): void;
+  onLate: (frame: Frame) => void;
 }
 
 /** A subscriber's exception is logged (one line, no payload), and never reaches the emitter or other subscribers. */
@@ -227,7 +227,7 @@ export class BrokerConnection {
     try {
       text = this.serialize({ ...payload, [options.idField ?? '_reqId']: id }, options.what);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -254,7 +254,7 @@ export class BrokerConnection {
     try {
       return this.write(this.serialize(payload, what));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

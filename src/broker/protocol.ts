@@ -2,7 +2,7 @@
  * The one place that turns inbound frames into typed messages (`parseFrame`) and the one place that decides what an
  * error means (`helloFailure`, `classifySendError`). Names and shapes follow ../shared/PROTOCOL.md, not the reference CLI.
  */
-import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, PeerStatus, Priority, Skill, SkillSummary, StateEntry } from './types';
+import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, Priority, Skill, SkillSummary, StateEntry } from './types';
 
 export const MAX_FRAME_BYTES = 65_536;
 /** What a send frame may take before the broker's 64 KiB frame limit; leaves room for the JSON around the body. */

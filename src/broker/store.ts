@@ -93,3 +93,22 @@ export class FileStore implements KeyValueStore {
     return next;
   }
 }
+
+/** The per-mesh records the client keeps: `<prefix><meshId>/…` (outbox rows, inbox) or `<prefix><meshId>` (markers). */
+const PER_MESH_PREFIXES = ['claudemesh.outbox/', 'claudemesh.inbox/', 'claudemesh.readMarkers/'];
+
+/**
+ * Deletes what the client stored for meshes that are no longer joined (not in `joined`); returns how many records.
+ * Call it only with a complete list of joined meshes: a mesh missing because its config could not be read would lose
+ * its queued messages.
+ */
+export async function pruneLeftMeshes(store: KeyValueStore, joined: ReadonlySet<string>): Promise<number> {
+  const gone = store.keys().filter((key) => {
+    const prefix = PER_MESH_PREFIXES.find((p) => key.startsWith(p));
+    if (!prefix) return false;
+    const meshId = key.slice(prefix.length).split('/')[0];
+    return meshId !== '' && !joined.has(meshId);
+  });
+  await Promise.all(gone.map((key) => store.update(key, undefined)));
+  return gone.length;
+}

@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { MeshClient, MeshClientOptions } from '../broker/client';
 import { LogStore } from '../broker/history';
+import { pruneLeftMeshes } from '../broker/store';
 import type { InboundMessage, MeshClientApi, PresenceEvent, StateChange } from '../broker/types';
 import { Identity, isSelected, loadIdentities, LoadedIdentities, SessionKeys } from './identities';
 import { say, showInfo, showWarning } from './notify';
@@ -142,6 +143,12 @@ export class Ctx implements vscode.Disposable {
     const displayName = settings.displayName || this.loadedIdentities.displayName || defaultDisplayName();
     const presence = presenceFields(settings, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, os.hostname());
     const wanted = new Map(this.loadedIdentities.identities.filter((i) => isSelected(i.mesh, settings.meshes)).map((i) => [i.mesh.meshId, i]));
+    if (this.loadedIdentities.problems.length === 0) {
+      // Only from a clean load: a mesh missing because its config entry is unreadable must keep its queued messages.
+      const joined = new Set(this.loadedIdentities.identities.map((i) => i.mesh.meshId));
+      const pruned = await pruneLeftMeshes(this.context.workspaceState, joined);
+      if (pruned) this.log.info(`Removed ${pruned} stored record(s) of meshes that are no longer joined.`);
+    }
 
     for (const [meshId, entry] of this.entries) {
       const identity = wanted.get(meshId);

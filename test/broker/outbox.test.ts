@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { BrokerError } from '../../src/broker/connection';
 import { MessageTooLargeError, Outbox, OutboxTransport, SendAck } from '../../src/broker/outbox';
-import { MemoryStore } from '../../src/broker/store';
+import { MemoryStore, pruneLeftMeshes } from '../../src/broker/store';
 import type { OutboxRow } from '../../src/broker/types';
 
 const PEER = 'c'.repeat(64);
@@ -311,5 +311,19 @@ describe('durable outbox', () => {
     assert.equal(reloaded.rows.length, 0);
     await reloaded.flush();
     assert.equal(store.keys().length, 0);
+  });
+});
+
+describe('stored data of meshes', () => {
+  it('removes the outbox, inbox and read markers of a mesh that is no longer joined, and keeps the joined one', async () => {
+    const store = new MemoryStore();
+    for (const mesh of ['kept', 'left']) {
+      await store.update(`claudemesh.outbox/${mesh}/000000000001`, { seq: 1 });
+      await store.update(`claudemesh.inbox/${mesh}/000000000001`, { seq: 1 });
+      await store.update(`claudemesh.readMarkers/${mesh}`, {});
+    }
+    await store.update('claudemesh.sessionId/other', 'x');
+    assert.equal(await pruneLeftMeshes(store, new Set(['kept'])), 3);
+    assert.deepEqual([...store.keys()].sort(), ['claudemesh.inbox/kept/000000000001', 'claudemesh.outbox/kept/000000000001', 'claudemesh.readMarkers/kept', 'claudemesh.sessionId/other']);
   });
 });

@@ -204,6 +204,7 @@ export class MeshClient implements MeshClientApi {
   /** Resolves when every pending store write has finished. */
   async flush(): Promise<void> {
     await this.migrated;
+    await this.inbox.flush();
     await this.outboxQueue.flush();
   }
 

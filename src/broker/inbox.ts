@@ -22,6 +22,7 @@ export class Inbox {
   private readonly messages: StoredMessage[] = [];
   private readonly ids = new Set<string>();
   private nextSeq = 1;
+  private readonly adding = new Set<Promise<boolean>>();
 
   constructor(private readonly opts: InboxOptions) {
     this.prefix = `claudemesh.inbox/${opts.meshId}/`;
@@ -50,6 +51,21 @@ export class Inbox {
    * its lease) gets another chance instead of being taken for a duplicate.
    */
   async add(message: InboundMessage): Promise<boolean> {
+    const adding = this.write(message);
+    this.adding.add(adding);
+    try {
+      return await adding;
+    } finally {
+      this.adding.delete(adding);
+    }
+  }
+
+  /** Resolves once every add() started so far has been written (or has failed). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.adding]);
+  }
+
+  private async write(message: InboundMessage): Promise<boolean> {
     if (this.ids.has(message.id)) return false;
     const stored: StoredMessage = { ...message, seq: this.nextSeq };
     this.remember(stored);

@@ -2,14 +2,14 @@
  * One mesh, end to end: the connection, the durable outbox, the inbox, and a live peer list kept current from
  * presence pushes. This is what the extension (and any plain Node script) talks to.
  */
-import { BrokerConnection, BrokerError, ConnectionOptions, listenerFailed } from './connection';
+import { BrokerConnection, ConnectionOptions, listenerFailed } from './connection';
 import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestFingerprint, SharedKeyCache } from './crypto';
 import { Emitter, Event } from './events';
 import { migrateHistory, OutboxSplitStore } from './history';
 import { Inbox } from './inbox';
 import { PUBLIC_KEY as PUBKEY } from './keys';
 import { isDirect, Outbox, RateLimit } from './outbox';
-import type { Frame, QueuedPush, SystemPush, WebhookPush } from './protocol';
+import { BrokerError, type Frame, type QueuedPush, type SystemPush, type WebhookPush } from './protocol';
 import type { KeyValueStore } from './store';
 import type {
   ConnectionState,

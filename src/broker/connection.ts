@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { mintAttestation, signSessionHello } from './crypto';
 import { Emitter } from './events';
 import { brokerUrlProblem } from './config';
-import { correlationId, Frame, helloFailure, MAX_FRAME_BYTES, parseFrame } from './protocol';
+import { BrokerError, closeFailure, correlationId, Frame, helloFailure, MAX_FRAME_BYTES, parseFrame } from './protocol';
 import type { ConnectionState, JoinedMesh, Logger } from './types';
 
 export interface Timing {
@@ -74,12 +74,7 @@ export interface ConnectionOptions {
   maxFrameBytes?: number;
 }
 
-export class BrokerError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'BrokerError';
-  }
-}
+export { BrokerError };
 
 /** Full-jitter exponential backoff: uniform in [0, min(cap, base·2^attempt)). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -419,7 +414,7 @@ export class BrokerConnection {
     if (entry && id !== undefined) {
       clearTimeout(entry.timer);
       this.pending.delete(id);
-      if (frame.type === 'error') entry.reject(new BrokerError(frame.code, frame.message || frame.code));
+      if (frame.type === 'error') entry.reject(BrokerError.refused(frame.code, frame.message || frame.code));
       else entry.resolve(frame);
       return;
     }
@@ -462,7 +457,7 @@ export class BrokerConnection {
     if (ws !== this.ws) return;
     const told = this.closeReason;
     this.teardown(new BrokerError('disconnected', 'The connection to the broker was lost.'));
-    const failure = helloFailure(told?.code ?? (reason === 'session_replaced' ? 'session_replaced' : undefined), told?.message ?? reason, code);
+    const failure = closeFailure(told, code, reason);
     this.log.info(`${this.opts.mesh.slug}: connection closed (${code}${reason ? ' ' + reason : ''}): ${failure.reason}`);
     if (!this.wanted) {
       this.setState({ kind: 'disconnected' });
@@ -470,7 +465,7 @@ export class BrokerConnection {
     }
     if (failure.kind === 'terminal') {
       this.wanted = false;
-      this.setState({ kind: 'failed', code: told?.code ?? (code === 4001 ? 'kicked' : code === 4002 ? 'revoked' : reason || String(code)), reason: failure.reason });
+      this.setState({ kind: 'failed', code: failure.code, reason: failure.reason });
       return;
     }
     this.downSince ??= Date.now();

@@ -7,9 +7,8 @@
  */
 import { randomUUID } from 'crypto';
 import { performance } from 'perf_hooks';
-import { BrokerError } from './connection';
 import { Emitter } from './events';
-import { classifySendError, MAX_SEND_FRAME_BYTES } from './protocol';
+import { BrokerError, classifySendError, MAX_SEND_FRAME_BYTES } from './protocol';
 import type { KeyValueStore } from './store';
 import type { Logger, MessageStatus, OutboxRecipient, OutboxRow } from './types';
 
@@ -468,14 +467,13 @@ export class Outbox {
 
   private onSendFailed(row: OutboxRow, err: Error): void {
     if (this.rowsById.get(row.clientMessageId) !== row || row.status !== 'sending') return;
-    const code = err instanceof BrokerError ? err.code : '';
-    if (!isDirect(row) && (code === 'disconnected' || code === 'timeout')) {
+    const kind = err instanceof BrokerError ? err.kind : undefined;
+    if (!isDirect(row) && (kind === 'lost' || kind === 'timeout')) {
       // The frame was written but never confirmed; a multicast resend would reach everyone twice (§7: no dedupe).
       this.markUnknown(row, true);
       return;
     }
-    const disconnected = code === 'disconnected' || code === 'not_connected' || code === 'write_failed';
-    this.transient(row, err.message, !disconnected);
+    this.transient(row, err.message, !(err instanceof BrokerError && err.isDisconnect));
   }
 
   private markUnknown(row: OutboxRow, persist: boolean): void {
@@ -583,10 +581,10 @@ export class Outbox {
     try {
       status = await this.opts.transport.messageStatus!(id);
     } catch (err) {
-      const code = err instanceof BrokerError ? err.code : '';
+      const failure = err instanceof BrokerError ? err : undefined;
       this.log?.debug(`outbox: message_status for ${row.clientMessageId} failed: ${(err as Error).message}`);
-      if (code === 'not_found') return;
-      if (code !== 'disconnected' && code !== 'not_connected') row.deliveryChecks = (row.deliveryChecks ?? 0) + 1;
+      if (failure?.kind === 'refused' && failure.code === 'not_found') return;
+      if (!failure?.isDisconnect) row.deliveryChecks = (row.deliveryChecks ?? 0) + 1;
       this.track(row);
       return;
     }

@@ -1,6 +1,8 @@
 /**
  * The one place that turns inbound frames into typed messages (`parseFrame`) and the one place that decides what an
- * error means (`helloFailure`, `classifySendError`). Names and shapes follow ../shared/PROTOCOL.md, not the reference CLI.
+ * error means: a failed request's `BrokerError.kind`, a hello rejection or close (`helloFailure`, `closeFailure`) and a
+ * send ack's error (`classifySendError`). Names and shapes follow docs/protocol.md (the § numbers below are its
+ * sections), not the reference CLI.
  */
 import type { Memory, MessageStatus, MeshInfo, Peer, PeerGroup, PeerRole, Priority, Skill, SkillSummary, StateEntry } from './types';
 
@@ -380,31 +382,89 @@ export function correlationId(frame: Frame): string | undefined {
   return 'reqId' in frame ? frame.reqId : undefined;
 }
 
+/**
+ * Why a request did not get the answer it asked for, decided here from the error's code and read everywhere else:
+ * - `not_sent`: the frame never left (not connected, the write failed, too large for one frame);
+ * - `lost`: it was written, then the connection dropped before its answer, so the broker may have acted on it;
+ * - `timeout`: no answer in time; the broker may have acted on it, and a late answer can still come;
+ * - `refused`: the broker answered with an error; `code` is the broker's;
+ * - `bad_reply`: an answer came that could not be read, or was not the one asked for.
+ */
+export type BrokerErrorKind = 'not_sent' | 'lost' | 'timeout' | 'refused' | 'bad_reply';
+
+/** The client's own error codes; the broker's come through `BrokerError.refused`. */
+export type ClientErrorCode = 'not_connected' | 'write_failed' | 'too_large' | 'disconnected' | 'timeout' | 'bad_reply' | 'unexpected_reply';
+
+const KIND_OF: Record<ClientErrorCode, BrokerErrorKind> = {
+  not_connected: 'not_sent',
+  write_failed: 'not_sent',
+  too_large: 'not_sent',
+  disconnected: 'lost',
+  timeout: 'timeout',
+  bad_reply: 'bad_reply',
+  unexpected_reply: 'bad_reply',
+};
+
+/** Every failed request rejects with one of these; its message is fit to show the user. */
+export class BrokerError extends Error {
+  readonly kind: BrokerErrorKind;
+
+  /** `code` is one of ours (ClientErrorCode) or, for a `refused` error, the broker's. */
+  constructor(code: ClientErrorCode, message: string);
+  constructor(code: string, message: string, kind: 'refused');
+  constructor(
+    readonly code: string,
+    message: string,
+    kind?: 'refused',
+  ) {
+    super(message);
+    this.name = 'BrokerError';
+    this.kind = kind ?? KIND_OF[code as ClientErrorCode];
+  }
+
+  /** The broker's `error` reply to a request: always `refused`, whatever its code says. */
+  static refused(code: string, message: string): BrokerError {
+    return new BrokerError(code, message, 'refused');
+  }
+
+  /** The connection went away without taking the frame, or before answering it: no attempt to count against it. */
+  get isDisconnect(): boolean {
+    return this.kind === 'not_sent' || this.kind === 'lost';
+  }
+}
+
 export type HelloFailureAction =
-  /** Retrying cannot help; tell the user what to do. */
-  | { kind: 'terminal'; reason: string }
+  /** Retrying cannot help; tell the user what to do. `code` names the failure for the connection state. */
+  | { kind: 'terminal'; code: string; reason: string }
   /** Retry, but slowly (clock skew, capacity). */
   | { kind: 'slow'; reason: string; minDelayMs: number }
   | { kind: 'retry'; reason: string };
 
+/** What a socket's close means: the error the broker sent just before it (if any), else the close code and reason. */
+export function closeFailure(told: { code?: string; message: string } | undefined, closeCode: number, closeReason: string): HelloFailureAction {
+  // A take-over closes with 1000 and the reason "session_replaced", without an error frame first.
+  const code = told?.code ?? (closeReason === 'session_replaced' ? closeReason : undefined);
+  return helloFailure(code, told?.message ?? closeReason, closeCode);
+}
+
 /** Decides what a hello rejection or a close code means. The only place that knows which failures are permanent. */
 export function helloFailure(code: string | undefined, message: string, closeCode?: number): HelloFailureAction {
-  if (closeCode === 4001) return { kind: 'terminal', reason: 'You were removed from this mesh by an admin (kicked). Reconnect when you are re-admitted.' };
+  if (closeCode === 4001) return { kind: 'terminal', code: code ?? 'kicked', reason: 'You were removed from this mesh by an admin (kicked). Reconnect when you are re-admitted.' };
   if (closeCode === 4002 || code === 'revoked') {
-    return { kind: 'terminal', reason: message || 'Your membership of this mesh was revoked. Contact the mesh owner to rejoin.' };
+    return { kind: 'terminal', code: code ?? 'revoked', reason: message || 'Your membership of this mesh was revoked. Contact the mesh owner to rejoin.' };
   }
   switch (code) {
     case 'session_replaced':
-      return { kind: 'terminal', reason: 'Another window or client took over this session. Use Reconnect to take it back.' };
+      return { kind: 'terminal', code, reason: 'Another window or client took over this session. Use Reconnect to take it back.' };
     case 'unauthorized':
-      return { kind: 'terminal', reason: 'The broker does not know this identity in this mesh (unauthorized). Join the mesh again with a fresh invite.' };
+      return { kind: 'terminal', code, reason: 'The broker does not know this identity in this mesh (unauthorized). Join the mesh again with a fresh invite.' };
     case 'bad_signature':
     case 'malformed':
     case 'bad_session_pubkey':
     case 'bad_parent_pubkey':
     case 'attestation_mismatch':
     case 'parent_member_id_mismatch':
-      return { kind: 'terminal', reason: `The broker rejected this identity (${code}: ${message}). Check the keys in your claudemesh config.` };
+      return { kind: 'terminal', code, reason: `The broker rejected this identity (${code}: ${message}). Check the keys in your claudemesh config.` };
     case 'timestamp_skew':
     case 'expired':
     case 'ttl_too_long':

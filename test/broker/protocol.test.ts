@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { classifySendError, correlationId, helloFailure, parseFrame } from '../../src/broker/protocol';
+import { BrokerError, classifySendError, closeFailure, correlationId, helloFailure, parseFrame } from '../../src/broker/protocol';
 
 /** A small deterministic PRNG so a failing fuzz case can be replayed. */
 function prng(seed: number): () => number {
@@ -190,5 +190,31 @@ describe('error classification', () => {
     assert.match(skew.reason, /clock/);
     assert.equal(helloFailure('capacity', 'mesh at connection capacity').kind, 'slow');
     assert.equal(helloFailure(undefined, '', 1006).kind, 'retry');
+  });
+
+  it('gives every failed request one kind: not sent, lost, timed out, refused by the broker, or a bad reply', () => {
+    const errors = (['not_connected', 'write_failed', 'too_large', 'disconnected', 'timeout', 'bad_reply', 'unexpected_reply'] as const).map((code) => new BrokerError(code, 'm'));
+    assert.deepEqual(errors.map((e) => e.kind), ['not_sent', 'not_sent', 'not_sent', 'lost', 'timeout', 'bad_reply', 'bad_reply']);
+    // A timed-out request may have been acted on, and so may one with a bad reply: those count as attempts.
+    assert.deepEqual(errors.map((e) => e.isDisconnect), [true, true, true, true, false, false, false]);
+    // A broker error is refused whatever its code says, even one that looks like ours.
+    const refused = BrokerError.refused('timeout', 'the broker said timeout');
+    assert.equal(refused.kind, 'refused');
+    assert.equal(refused.code, 'timeout');
+    assert.equal(refused.isDisconnect, false);
+  });
+
+  it('names a terminal close by the error sent before it, else kicked or revoked by close code; a take-over by its close reason', () => {
+    const failed = (told: { code?: string; message: string } | undefined, closeCode: number, reason = '') => {
+      const failure = closeFailure(told, closeCode, reason);
+      return failure.kind === 'terminal' ? failure.code : failure.kind;
+    };
+    assert.equal(failed({ code: 'revoked', message: 'You have been removed' }, 4002), 'revoked');
+    assert.equal(failed(undefined, 4002, 'banned'), 'revoked');
+    assert.equal(failed(undefined, 4001, 'kicked'), 'kicked');
+    assert.equal(failed(undefined, 1000, 'session_replaced'), 'session_replaced');
+    assert.equal(failed({ code: 'unauthorized', message: 'pubkey not found in mesh' }, 1008), 'unauthorized');
+    assert.equal(failed(undefined, 1006), 'retry');
+    assert.equal(failed({ code: 'capacity', message: 'mesh at connection capacity' }, 1008), 'slow');
   });
 });

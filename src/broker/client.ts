@@ -7,7 +7,7 @@ import { decryptInbound, destinationOf, encodeMulticast, encryptDirect, requestF
 import { Emitter, Event } from './events';
 import { migrateHistory, OutboxSplitStore } from './history';
 import { Inbox } from './inbox';
-import { PUBLIC_KEY as PUBKEY } from './keys';
+import { PUBLIC_KEY } from './keys';
 import { isDirect, Outbox, RateLimit } from './outbox';
 import { BrokerError, type Frame, type QueuedPush, type SystemPush, type WebhookPush } from './protocol';
 import type { KeyValueStore } from './store';
@@ -212,12 +212,12 @@ export class MeshClient implements MeshClientApi {
     const priority = options.priority ?? 'next';
     let body;
     if (target === this.sessionPubkey) throw new Error('That is this window\'s own session; pick another peer.');
-    if (PUBKEY.test(target)) body = encryptDirect(text, target, this.sessionKeys);
+    if (PUBLIC_KEY.test(target)) body = encryptDirect(text, target, this.sessionKeys);
     else if (target === '*' || /^@[^\s@]+$/.test(target)) body = encodeMulticast(text);
     else throw new Error(`"${target}" is not a peer key, "*" or an @group.`);
     const fingerprint = requestFingerprint({ ...destinationOf(target), priority, body: text });
     const peer = this.peersByKey.get(target);
-    const recipient = PUBKEY.test(target) ? recipientOf(peer, target, options.label) : undefined;
+    const recipient = PUBLIC_KEY.test(target) ? recipientOf(peer, target, options.label) : undefined;
     return this.outboxQueue.enqueue({ targetSpec: target, targetLabel: options.label ?? target, priority, ...body, text, fingerprint, ...(recipient ? { recipient } : {}) });
   }
 

@@ -1,9 +1,11 @@
 /**
  * The durable outbox. Every row is its own store record, so persisting one change costs the same at any queue depth.
- * Bodies are encrypted once, at enqueue; retries resend identical bytes under the same client_message_id, and the
- * receiver dedupes on it. A drain worker sends rows in order, paced to the broker's per-member rate limit, with at
- * most one `send` in flight per recipient: the broker handles frames concurrently (§11), so two sends in flight to one
- * recipient can be queued, and delivered, in either order. Sent DMs are then followed to delivery (`message_status`).
+ * Bodies are encrypted once, at enqueue; retries resend identical bytes under the same client_message_id, on which a
+ * DM's receiver dedupes. A multicast push carries no client_message_id (§5), so a multicast whose ack never came is
+ * marked unknown instead of resent. A drain worker sends rows in order, paced to the broker's per-member rate limit,
+ * with at most one `send` in flight per recipient: the broker handles frames concurrently (§11), so two sends in
+ * flight to one recipient can be queued, and delivered, in either order. Sent DMs are then followed to delivery
+ * (`message_status`).
  */
 import { randomUUID } from 'crypto';
 import { performance } from 'perf_hooks';

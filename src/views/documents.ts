@@ -10,7 +10,7 @@
  */
 import * as vscode from 'vscode';
 import type { Memory, OutboxStatus, Skill } from '../broker/types';
-import type { Conversation, Conversations } from './conversations';
+import type { Conversation, ConversationEntry, Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { documentJson, documentLine, documentText, inline } from './untrusted';
 
@@ -94,20 +94,21 @@ export function renderConversation(conversation: Conversation, meshSlug: string)
         ? `Messages to ${documentLine(conversation.key)}`
         : 'Broadcasts and group messages (the broker does not say which group a received message was sent to)';
   const lines = [`Claudemesh conversation, ${READ_ONLY_NOTE}.`, `${heading} — mesh ${documentLine(meshSlug)}`, 'Reply with the "Claudemesh: Reply" button in this editor\'s title bar.', ''];
-  for (const entry of conversation.entries) {
-    let head = `[${timestamp(entry.at)}] ${documentLine(entry.from)}`;
-    if (entry.row) {
-      head += ` → ${documentLine(entry.row.targetLabel)}`;
-      head += ` (${STATUS_TEXT[entry.row.status] ?? entry.row.status}${entry.row.status === 'failed' && entry.row.lastError ? `: ${documentLine(entry.row.lastError, 300)}` : ''})`;
-    }
-    if (entry.message && entry.message.priority !== 'next') head += ` [${entry.message.priority}]`;
-    lines.push(head + ':');
-    const body = entry.text === null ? '[this message could not be decrypted]' : documentText(entry.text);
-    for (const line of body.split('\n')) lines.push('    ' + line);
-    lines.push('');
-  }
+  for (const entry of conversation.entries) lines.push(renderEntry(entry));
   if (conversation.entries.length === 0) lines.push('No messages yet.');
   return lines.join('\n');
+}
+
+/** One message's lines in a conversation document, joined, with the blank line that ends it. */
+function renderEntry(entry: ConversationEntry): string {
+  let head = `[${timestamp(entry.at)}] ${documentLine(entry.from)}`;
+  if (entry.row) {
+    head += ` → ${documentLine(entry.row.targetLabel)}`;
+    head += ` (${STATUS_TEXT[entry.row.status] ?? entry.row.status}${entry.row.status === 'failed' && entry.row.lastError ? `: ${documentLine(entry.row.lastError, 300)}` : ''})`;
+  }
+  if (entry.message && entry.message.priority !== 'next') head += ` [${entry.message.priority}]`;
+  const body = entry.text === null ? '[this message could not be decrypted]' : documentText(entry.text);
+  return [head + ':', ...body.split('\n').map((line) => '    ' + line), ''].join('\n');
 }
 
 const RULE = '─'.repeat(60);
@@ -151,6 +152,8 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
   /** Chats that changed while not visible: re-rendered when they come into view, not before. */
   private readonly stale = new Map<string, vscode.Uri>();
   private readonly due = new Map<string, vscode.Uri>();
+  /** The last text handed out per chat document, so new messages are appended to it rather than all re-rendered. */
+  private readonly rendered = new Map<string, { conversation: Conversation; count: number; last: ConversationEntry | undefined; text: string }>();
   private readonly subscriptions: vscode.Disposable[];
 
   constructor(
@@ -190,6 +193,24 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     return uri;
   }
 
+  /**
+   * The conversation's text, extended by the messages appended since it was last rendered; whole again when the
+   * conversation was rebuilt (an outbox change or a renamed peer makes a new object, and may change earlier lines).
+   */
+  private renderChat(id: string, conversation: Conversation, meshSlug: string): string {
+    const { entries } = conversation;
+    const before = this.rendered.get(id);
+    let text: string;
+    if (before && before.conversation === conversation && before.count > 0 && entries[before.count - 1] === before.last) {
+      text = before.text;
+      for (let i = before.count; i < entries.length; i++) text += '\n' + renderEntry(entries[i]);
+    } else {
+      text = renderConversation(conversation, meshSlug);
+    }
+    this.rendered.set(id, { conversation, count: entries.length, last: entries[entries.length - 1], text });
+    return text;
+  }
+
   /** A burst of messages to a visible chat (and the read marker that follows each) re-renders it once, next tick. */
   private refreshWhenVisible(uri: vscode.Uri): void {
     const id = uri.toString();
@@ -215,9 +236,8 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     switch (ref.kind) {
       case 'chat': {
         const conversation = this.conversations.get(client, ref.key);
-        return conversation
-          ? renderConversation(conversation, client.mesh.slug)
-          : renderConversation({ meshId: ref.meshId, key: ref.key, kind: 'direct', label: ref.key, entries: [], unread: 0, lastAt: 0 }, client.mesh.slug);
+        if (!conversation) return renderConversation({ meshId: ref.meshId, key: ref.key, kind: 'direct', label: ref.key, entries: [], unread: 0, lastAt: 0 }, client.mesh.slug);
+        return this.renderChat(uri.toString(), conversation, client.mesh.slug);
       }
       case 'skill': {
         const skill = await client.getSkill(ref.name);

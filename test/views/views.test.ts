@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { ConversationNode, OutgoingNode } from '../../src/views/messagesView';
 import { Conversations } from '../../src/views/conversations';
+import { renderConversation } from '../../src/views/documents';
 import { howItTravels, parseStateValue, stateValueText } from '../../src/views/commands';
 import { memberLabel, when } from '../../src/views/text';
 import type { MeshClientOptions } from '../../src/broker/client';
@@ -390,6 +391,19 @@ describe('views, status bar and commands over scripted clients', () => {
       await vscode.window.showTextDocument(bobUri);
       assert.deepEqual(refreshed, [aliceUri.toString(), bobUri.toString()]);
       assert.match(vscode.shownDocuments[vscode.shownDocuments.length - 1].getText(), /bob is not on screen/);
+    });
+
+    it('extends an open conversation document by the new messages, with the same text a full render gives', async () => {
+      const { run, client } = await startOne();
+      client.setPeers([alice]);
+      const documents = run.running.app.documents;
+      const uri = documents.chatUri(client.mesh.meshId, alice.pubkey, 'alice');
+      client.receive({ senderPubkey: alice.pubkey, text: 'one' });
+      await documents.provideTextDocumentContent(uri);
+      for (let i = 0; i < 5; i++) client.receive({ senderPubkey: alice.pubkey, text: `more ${i}\nsecond line`, priority: i === 2 ? 'now' : 'next' });
+      const text = await documents.provideTextDocumentContent(uri);
+      assert.equal(text, renderConversation(run.running.app.conversations.get(client, alice.pubkey)!, client.mesh.slug));
+      assert.match(text, /more 4\n {4}second line/);
     });
 
     it('updates the status bar on a message from counts: the outbox is not read', async () => {

@@ -16,7 +16,7 @@ import { BENCH_MESH_ID, benchMesh, ScriptedBroker } from './scriptedBroker';
 const MESSAGES = 5_000;
 
 /** Queued DM pushes (docs/protocol.md §5 shape a), sealed to `recipient` by `sender`, serialised once up front. */
-function dmPushes(count: number, sender: SessionKey, recipient: SessionKey): string[] {
+export function dmPushes(count: number, sender: SessionKey, recipient: SessionKey): string[] {
   const keys = new SharedKeyCache(sender.secretKey);
   return Array.from({ length: count }, (_, i) =>
     JSON.stringify({
@@ -32,7 +32,7 @@ function dmPushes(count: number, sender: SessionKey, recipient: SessionKey): str
   );
 }
 
-function senderPeer(sender: SessionKey): Peer {
+export function senderPeer(sender: SessionKey): Peer {
   return {
     pubkey: sender.pubkey,
     memberPubkey: sender.pubkey,

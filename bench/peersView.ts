@@ -34,7 +34,7 @@ const RENDERS = 20;
 const STATUSES: PeerStatus[] = ['idle', 'working', 'dnd'];
 
 /** A mesh's worth of sessions: every tenth belongs to the same member as the one before (grouped in the tree). */
-function makePeers(count: number): Peer[] {
+export function makePeers(count: number): Peer[] {
   const peers: Peer[] = [];
   for (let i = 0; i < count; i++) {
     const pubkey = randomBytes(32).toString('hex');
@@ -72,7 +72,7 @@ interface Session {
 }
 
 /** Keys of the peers the history's messages come from: in every peer list, spread through it as in a real mesh. */
-function withCorrespondents(peers: Peer[], correspondents: SessionKey[]): Peer[] {
+export function withCorrespondents(peers: Peer[], correspondents: SessionKey[]): Peer[] {
   const spacing = Math.floor(peers.length / correspondents.length);
   correspondents.forEach((keys, i) => Object.assign(peers[i * spacing], { pubkey: keys.pubkey, memberPubkey: keys.pubkey }));
   return peers;

@@ -12,15 +12,20 @@ import { encryption } from './encryption';
 import { inbound } from './inbound';
 import { machineInfo, Row, table } from './measure';
 import { peersView } from './peersView';
-import { persistence } from './persistence';
+import { inboundViews } from './inboundViews';
+import { exthostPersistence, persistence } from './persistence';
+import { reconnect } from './reconnect';
 
 const FIGURES: { name: string; measure: (runs: number) => Row[] | Promise<Row[]> }[] = [
   { name: 'outbox drain', measure: outboxDrain },
   { name: 'encryption', measure: encryption },
   { name: 'persistence', measure: persistence },
+  { name: 'persistence in the real extension host', measure: exthostPersistence },
   { name: 'inbound', measure: inbound },
   { name: 'peers view', measure: peersView },
   { name: 'activation', measure: activation },
+  { name: 'inbound message end to end', measure: inboundViews },
+  { name: 'reconnect', measure: reconnect },
 ];
 
 function runsFromEnv(): number {

@@ -1,8 +1,9 @@
 /**
  * A bare WebSocket server for the figures that need exact control of what the client receives: it answers
- * session_hello with hello_ack and list_peers with a fixed peer list, records client_acks, and writes whatever
+ * session_hello with hello_ack, list_peers with a fixed peer list and send with an ack, records client_acks, and writes whatever
  * frames the benchmark hands it. Bound to 127.0.0.1 on an ephemeral port.
  */
+import { randomBytes } from 'crypto';
 import type { AddressInfo } from 'net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { generateKeypair } from '../src/broker/crypto';
@@ -40,8 +41,9 @@ export class ScriptedBroker {
     });
   }
 
-  static async start(): Promise<ScriptedBroker> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/ws' });
+  /** `port` 0 picks a free one; a given port brings a stopped broker back where its clients look for it. */
+  static async start(port = 0): Promise<ScriptedBroker> {
+    const server = new WebSocketServer({ host: '127.0.0.1', port, path: '/ws' });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -62,6 +64,10 @@ export class ScriptedBroker {
         return;
       case 'list_peers':
         ws.send(JSON.stringify({ type: 'peers_list', peers: this.peers, _reqId: frame._reqId }));
+        return;
+      case 'send':
+        // Accepted at once, as the broker acks a send it has queued (docs/protocol.md §3).
+        ws.send(JSON.stringify({ type: 'ack', id: frame.id, messageId: randomBytes(16).toString('hex'), queued: true }));
         return;
       case 'client_ack':
         this.clientAcks++;

@@ -97,6 +97,7 @@ export class Conversations implements vscode.Disposable {
   readonly onDidChangeConversation = this.conversationChanged.event;
   private readonly subscriptions: vscode.Disposable[];
   private readonly meshes = new Map<string, MeshConversations>();
+  private readonly peerChecks = new Set<string>();
 
   constructor(private readonly ctx: Ctx) {
     this.subscriptions = [
@@ -217,12 +218,24 @@ export class Conversations implements vscode.Disposable {
     this.fire(meshId, key);
   }
 
-  /** Labels and sender names come from the peer list: rebuild only when a name in it really changed. */
+  /**
+   * Labels and sender names come from the peer list: rebuild only when a name in it really changed. Checked on the
+   * next turn, once per burst of list changes, so a presence event reaches the Peers view without waiting on this.
+   */
   private peersChanged(client: MeshClientApi): void {
-    const mesh = this.meshes.get(client.mesh.meshId);
-    if (mesh && !sameNames(mesh.peers, client.peers)) this.meshes.delete(client.mesh.meshId);
-    else if (mesh) mesh.peers = client.peers;
-    this.fire(client.mesh.meshId);
+    const meshId = client.mesh.meshId;
+    if (this.peerChecks.has(meshId)) return;
+    this.peerChecks.add(meshId);
+    setImmediate(() => {
+      this.peerChecks.delete(meshId);
+      const mesh = this.meshes.get(meshId);
+      if (!mesh || this.ctx.client(meshId) !== client) return;
+      if (sameNames(mesh.peers, client.peers)) {
+        mesh.peers = client.peers;
+        return;
+      }
+      this.invalidate(meshId);
+    });
   }
 
   private invalidate(meshId: string): void {

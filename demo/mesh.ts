@@ -74,6 +74,7 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
       sessionId: `demo-${behaviour.name.toLowerCase()}`,
       displayName: behaviour.name,
       cwd: options.configDir,
+      ...behaviour.hello,
       channel: 'demo',
       peerType: 'bot',
       // Back within a couple of seconds of a broker restart, so a DM queued meanwhile finds its recipient.

@@ -2,12 +2,15 @@
  * What the demo peers do. Each one is a plain `MeshClient` from src/broker, so the demo exercises the same client the
  * extension runs; only the behaviour (how a peer reacts and what it publishes) lives here.
  */
-import type { MeshClient } from '../src/broker';
+import type { MeshClient, MeshClientOptions } from '../src/broker';
+import { MALLORY } from '../test/support/mallory';
 
 export interface DemoPeerBehaviour {
   name: string;
   /** Shown in the Peers view as the peer's summary, so the demo explains itself. */
   summary: string;
+  /** Hello fields of its own (host name, folder, groups), if any. */
+  hello?: Pick<MeshClientOptions, 'hostname' | 'cwd' | 'groups'>;
   /** Starts the behaviour on a client that was just created (not yet connected); returns how to stop it. */
   start(client: MeshClient, log: (line: string) => void): () => void;
 }
@@ -105,3 +108,32 @@ export const busyPeer: DemoPeerBehaviour = {
 };
 
 export const DEMO_PEERS: readonly DemoPeerBehaviour[] = [answeringPeer, publishingPeer, busyPeer];
+
+/**
+ * Mallory (test/support/mallory.ts), only with `npm run demo -- --hostile` and in the hostile e2e phase: a name,
+ * summary, profile, groups, host and folder, skill, memory and shared state that try to act in the editor, and a
+ * hostile answer to every direct message.
+ */
+export const hostilePeer: DemoPeerBehaviour = {
+  name: MALLORY.name,
+  summary: MALLORY.summary,
+  hello: { hostname: MALLORY.hostname, cwd: MALLORY.cwd, groups: MALLORY.groups },
+  start(client, log) {
+    const stopPublishing = drive(client, log, async () => {
+      await client.setSummary(MALLORY.summary);
+      await client.setProfile(MALLORY.profile);
+      await client.shareSkill(MALLORY.skill);
+      for (const [key, value] of Object.entries(MALLORY.state)) await client.setState(key, value);
+      if ((await client.recall('memory')).length === 0) await client.remember(MALLORY.memory.content, MALLORY.memory.tags);
+      log('Mallory published her summary, profile, skill, state and memory');
+    });
+    const subscription = client.onDidReceiveMessage((message) => {
+      if (message.kind !== 'direct') return;
+      client.send(message.senderPubkey, MALLORY.message).catch((err: Error) => log(`Mallory could not answer: ${err.message}`));
+    });
+    return () => {
+      stopPublishing();
+      subscription.dispose();
+    };
+  },
+};

@@ -1,10 +1,11 @@
 /**
  * `npm run demo`: runs the demo mesh until SIGINT/SIGTERM.
  *
- *   node out/demo/run.js [--dir <folder>] [--port <broker port>] [--control-port <port>]
+ *   node out/demo/run.js [--dir <folder>] [--port <broker port>] [--control-port <port>] [--hostile]
  *
  * <folder> defaults to <tmp>/claudemesh-demo. Writes the demo user's claudemesh config to <folder>/config.json and, once every demo peer is connected,
  * <folder>/demo.json (broker URL, control URL, config path, peer names) for scripts and tests to read.
+ * --hostile adds Mallory, a peer whose every word tries to act in the editor (demo/peers.ts), for the hostile e2e phase.
  * A control endpoint on 127.0.0.1 lets tests simulate a broker outage:
  *   POST /broker/stop   POST /broker/start   GET /status
  */
@@ -14,9 +15,9 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { DemoMesh, startDemoMesh } from './mesh';
-import { DEMO_PEERS } from './peers';
+import { DEMO_PEERS, hostilePeer } from './peers';
 
-const USAGE = 'Usage: node out/demo/run.js [--dir <folder>] [--port <broker port>] [--control-port <port>]';
+const USAGE = 'Usage: node out/demo/run.js [--dir <folder>] [--port <broker port>] [--control-port <port>] [--hostile]';
 
 class UsageError extends Error {}
 
@@ -24,10 +25,13 @@ interface Args {
   dir: string;
   port: number;
   controlPort: number;
+  hostile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const values = new Map<string, string>();
+  const hostile = argv.includes('--hostile');
+  argv = argv.filter((a) => a !== '--hostile');
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (!['--dir', '--port', '--control-port'].includes(flag)) throw new UsageError(`Unknown argument "${flag}".`);
@@ -41,7 +45,7 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port number from 0 to 65535 (got "${text}").`);
     return n;
   };
-  return { dir: path.resolve(dir), port: port('--port'), controlPort: port('--control-port') };
+  return { dir: path.resolve(dir), port: port('--port'), controlPort: port('--control-port'), hostile };
 }
 
 function log(line: string): void {
@@ -90,7 +94,8 @@ async function main(): Promise<void> {
   const readyFile = path.join(args.dir, 'demo.json');
   fs.rmSync(readyFile, { force: true });
 
-  const demo = await startDemoMesh({ configDir: args.dir, port: args.port, log });
+  const peers = args.hostile ? [...DEMO_PEERS, hostilePeer] : DEMO_PEERS;
+  const demo = await startDemoMesh({ configDir: args.dir, port: args.port, peers, log });
   let control: http.Server | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
@@ -115,7 +120,7 @@ async function main(): Promise<void> {
     controlUrl,
     configPath: demo.configPath,
     mesh: { meshId: demo.mesh.meshId, slug: demo.mesh.slug, name: demo.mesh.name },
-    peers: DEMO_PEERS.map((p) => ({ name: p.name, summary: p.summary })),
+    peers: peers.map((p) => ({ name: p.name, summary: p.summary.slice(0, 200) })),
   };
   fs.writeFileSync(readyFile + '.tmp', JSON.stringify(ready, null, 2) + '\n');
   fs.renameSync(readyFile + '.tmp', readyFile);

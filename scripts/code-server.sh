@@ -63,11 +63,11 @@ package_vsix() {
   (cd "$repo" && PATH=$E2E_NODE24/bin:$PATH "$E2E_VSCE" package --no-dependencies --skip-license --allow-missing-repository --no-rewrite-relative-links -o "$out" | tail -n 1)
 }
 
-# start_demo_mesh DIR: runs the demo mesh (config and demo.json in DIR) until stopped; sets DEMO_PID.
+# start_demo_mesh DIR [run.js options...]: runs the demo mesh (config and demo.json in DIR) until stopped; sets DEMO_PID.
 start_demo_mesh() {
   local dir=$1
   mkdir -p "$dir"
-  start_group "$dir/demo.log" node "$REPO/out/demo/run.js" --dir "$dir"
+  start_group "$dir/demo.log" node "$REPO/out/demo/run.js" --dir "$dir" "${@:2}"
   DEMO_PID=$STARTED_PID
   wait_for "the demo mesh (log: $dir/demo.log)" 60 test -f "$dir/demo.json" || { cat "$dir/demo.log"; return 1; }
 }

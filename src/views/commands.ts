@@ -347,13 +347,13 @@ async function editState(client: MeshClientApi, key: string | undefined, current
     key ??
     (await vscode.window.showInputBox({
       title: 'Set State: key',
-      prompt: `A key in ${client.mesh.slug}'s shared state`,
+      prompt: `A key in ${inline(client.mesh.slug)}'s shared state`,
       ignoreFocusOut: true,
       validateInput: (k) => (k.trim() ? undefined : 'The key cannot be empty.'),
     }));
   if (!finalKey) return;
   const value = await vscode.window.showInputBox({
-    title: `Set State: ${finalKey}`,
+    title: `Set State: ${inline(finalKey)}`,
     prompt: 'The value: text, or JSON such as 42, true or {"a": 1} (quote text that looks like JSON: "42")',
     value: current ? stateValueText(current.value) : '',
     ignoreFocusOut: true,

@@ -34,16 +34,20 @@ export function hostile(tag: string): string {
   return `${tag} ${PARTS.join(' ')}`;
 }
 
-/** 40 KB of it. */
-export function huge(tag: string): string {
+/** 40 KB of it (or `size` characters). */
+export function huge(tag: string, size = 40_000): string {
   let text = hostile(tag);
-  while (text.length < 40_000) text += ' ' + hostile('more');
+  while (text.length < size) text += ' ' + hostile('more');
   return text;
 }
 
-/** Several lines of it, as message bodies, skill instructions and memories are. */
-export function hostileDocument(tag: string): string {
-  return [`#!/bin/bash`, `<?xml version="1.0"?><svg onload="alert(1)">`, `---`, `title: ${hostile('front matter')}`, `---`, ...PARTS.map((p) => `${tag}: ${p}`), huge('tail')].join('\n');
+/**
+ * Several lines of it, as message bodies, skill instructions and memories are: a shebang and an XML/SVG first line
+ * (VS Code guesses a language from the first line), front matter, each part on its own line, then `bulk` more.
+ */
+export function hostileDocument(tag: string, bulk = 40_000): string {
+  const lines = ['#!/bin/bash', '<?xml version="1.0"?><svg onload="alert(1)">', '---', `title: ${hostile('front matter')}`, '---', ...PARTS.map((p) => `${tag}: ${p}`)];
+  return [...lines, huge('tail', bulk)].join('\n');
 }
 
 export const MALLORY = {
@@ -53,7 +57,8 @@ export const MALLORY = {
   profile: { avatar: '$(account)', title: hostile('title'), bio: huge('bio'), capabilities: [LINKS.sentinel, '$(gear)'] },
   hostname: hostile('host'),
   cwd: `${LINKS.file} ${hostile('cwd')}`,
-  message: hostileDocument('message'),
+  /** A DM body stays under the broker's frame limit once encrypted. */
+  message: hostileDocument('message', 20_000),
   skill: {
     name: `notes.md ${LINKS.sentinel}`,
     description: hostile('description'),

@@ -221,6 +221,8 @@ describe('Mallory on every surface', () => {
     await vscode.commands.executeCommand('claudemesh.sendMessage', { meshId: client.mesh.meshId });
     await vscode.commands.executeCommand('claudemesh.copyPublicKey', { meshId: client.mesh.meshId });
     await vscode.commands.executeCommand('claudemesh.openSkill', { meshId: client.mesh.meshId });
+    vscode.ui.queue.quickPick.push((items) => items.find((i) => i.label.startsWith('Makefile')));
+    vscode.ui.queue.inputBox.push(undefined);
     await vscode.commands.executeCommand('claudemesh.editState', { meshId: client.mesh.meshId });
     vscode.ui.queue.inputBox.push('q');
     vscode.ui.queue.quickPick.push((items) => items[0]);
@@ -240,8 +242,12 @@ describe('Mallory on every surface', () => {
         assertInert(item.detail, 'quick pick detail', 200);
       }
     }
-    for (const box of vscode.ui.inputBoxes) assertInert(String(box.title ?? ''), 'input box title', 200);
+    for (const box of vscode.ui.inputBoxes) {
+      assertInert(String(box.title ?? ''), 'input box title', 200);
+      assertInert(String(box.prompt ?? ''), 'input box prompt', 300);
+    }
     assert.ok(vscode.ui.inputBoxes.some((b) => String(b.title).startsWith('Message to Mallory')));
+    assert.ok(vscode.ui.inputBoxes.some((b) => String(b.title).startsWith('Set State: Makefile [sentinel] (command:')));
   });
 
   it('opens each of her documents as plain text or JSON, with nothing to click and nothing to fetch', async () => {

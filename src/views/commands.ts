@@ -633,6 +633,13 @@ export const COMMANDS: CommandSpec[] = [
   { id: 'claudemesh.openWalkthrough', run: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH, false) },
   { id: 'claudemesh.retryFailed', run: retryFailed },
   { id: 'claudemesh.markAllRead', run: (app) => app.conversations.markAllRead() },
+  {
+    id: 'claudemesh.chooseDefaultMesh',
+    run: async (app) => {
+      const picked = await app.ctx.pickMesh('Default Mesh', 'The mesh commands use when nothing else says which');
+      if (picked) await app.ctx.setDefaultMesh(picked);
+    },
+  },
   { id: 'claudemesh.retryMessage', run: (app, arg) => onOutgoing(app, arg, 'retry') },
   { id: 'claudemesh.discardMessage', run: (app, arg) => onOutgoing(app, arg, 'discard') },
   { id: 'claudemesh.sendToAnotherSession', run: sendToAnotherSession },

@@ -16,6 +16,9 @@ import { say, showInfo, showWarning } from './notify';
 import { errorMessage } from './text';
 import { inline } from './untrusted';
 
+/** workspaceState: the meshId of the default mesh. */
+const DEFAULT_MESH_KEY = 'claudemesh.defaultMesh';
+
 export type ClientFactory = (options: MeshClientOptions) => MeshClientApi;
 
 export type NotificationSetting = 'all' | 'direct' | 'off';
@@ -123,6 +126,17 @@ export class Ctx implements vscode.Disposable {
 
   get configExists(): boolean {
     return this.loadedIdentities.configExists;
+  }
+
+  /** The mesh commands use when nothing says which: the last one picked in this workspace (see pickClient). */
+  get defaultMesh(): MeshClientApi | undefined {
+    const meshId = this.context.workspaceState.get<string>(DEFAULT_MESH_KEY);
+    return meshId ? this.client(meshId) : undefined;
+  }
+
+  async setDefaultMesh(client: MeshClientApi): Promise<void> {
+    await this.context.workspaceState.update(DEFAULT_MESH_KEY, client.mesh.meshId);
+    this.clientsChanged.fire();
   }
 
   /** The display name this window announces in a mesh, before the broker confirms one. */
@@ -263,6 +277,8 @@ export class Ctx implements vscode.Disposable {
     }
     const clients = this.clients;
     if (clients.length === 1) return clients[0];
+    const remembered = this.defaultMesh;
+    if (remembered) return remembered;
     if (clients.length === 0) {
       const join = 'Join Mesh from Invite Link';
       const choice = await showInfo(
@@ -275,9 +291,17 @@ export class Ctx implements vscode.Disposable {
       if (choice === 'Choose Meshes') await vscode.commands.executeCommand('claudemesh.chooseMeshes');
       return undefined;
     }
+    const picked = await this.pickMesh(title, 'Pick a mesh; it stays the default (change it from the status bar)');
+    if (picked) await this.setDefaultMesh(picked);
+    return picked;
+  }
+
+  /** A quick pick of the joined meshes; the current default is marked. */
+  async pickMesh(title: string, placeHolder: string): Promise<MeshClientApi | undefined> {
+    const current = this.defaultMesh;
     const picked = await vscode.window.showQuickPick(
-      clients.map((client) => ({ label: inline(client.mesh.slug), description: client.state.kind, client })),
-      { title, placeHolder: 'Pick a mesh' },
+      this.clients.map((client) => ({ label: inline(client.mesh.slug), description: `${client.state.kind}${client === current ? ' · default' : ''}`, client })),
+      { title, placeHolder },
     );
     return picked?.client;
   }

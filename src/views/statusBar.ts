@@ -11,7 +11,7 @@ import { plural, shortKey } from './text';
 import { inline, markdown } from './untrusted';
 
 /** The only commands a tooltip link may run. */
-export const TOOLTIP_COMMANDS = ['claudemesh.reconnect', 'claudemesh.connect', 'claudemesh.showLogs', 'claudemesh.openPeers', 'claudemesh.joinMesh'];
+export const TOOLTIP_COMMANDS = ['claudemesh.chooseDefaultMesh', 'claudemesh.reconnect', 'claudemesh.connect', 'claudemesh.showLogs', 'claudemesh.openPeers', 'claudemesh.joinMesh'];
 
 /** Worst first: the item shows the state that most needs attention. */
 const SEVERITY: ConnectionState['kind'][] = ['failed', 'reconnecting', 'connecting', 'connected', 'disconnected'];
@@ -117,6 +117,10 @@ export class StatusBar implements vscode.Disposable {
 
     tooltip.appendMarkdown('**Claudemesh**\n\n');
     for (const client of clients) tooltip.appendMarkdown(this.describe(client, now) + '\n\n');
+    const fallback = this.ctx.defaultMesh;
+    if (clients.length > 1) {
+      tooltip.appendMarkdown(`Default mesh: ${fallback ? `**${markdown(fallback.mesh.slug)}**` : 'none yet'} · [Change](command:claudemesh.chooseDefaultMesh)\n\n`);
+    }
     tooltip.appendMarkdown('[Reconnect](command:claudemesh.reconnect) · [Show Logs](command:claudemesh.showLogs) · [Open Peers](command:claudemesh.openPeers)');
   }
 

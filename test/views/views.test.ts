@@ -146,6 +146,22 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(vscode.contextKeys.get('claudemesh.hasMeshes'), true);
     });
 
+    it('asks which mesh once, then uses that one until the user picks another default', async () => {
+      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await startWithFakes(root);
+      for (const slug of ['team', 'ops']) run.client(slug).setConnection({ kind: 'connected', presenceId: 'p', displayName: 'me' });
+      vscode.ui.queue.quickPick.push('ops');
+      await vscode.commands.executeCommand('claudemesh.refreshSkills');
+      await vscode.commands.executeCommand('claudemesh.refreshSkills');
+      assert.equal(vscode.ui.quickPicks.length, 1, 'the second command did not ask');
+      assert.match(tooltipOf(statusItem()).value, /Default mesh: \*\*ops\*\*/);
+      vscode.ui.queue.quickPick.push('team');
+      await vscode.commands.executeCommand('claudemesh.chooseDefaultMesh');
+      vscode.ui.queue.inputBox.push('build', 'green');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      assert.deepEqual(run.client('team').calls.find((c) => c.method === 'setState')?.args, ['build', 'green']);
+    });
+
     it('groups every view by mesh when more than one mesh is joined', async () => {
       await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
       run = await startWithFakes(root);

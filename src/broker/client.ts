@@ -165,6 +165,10 @@ export class MeshClient implements MeshClientApi {
     return this.othersListed;
   }
 
+  get ownRow(): Peer | undefined {
+    return this.peersByKey.get(this.sessionPubkey);
+  }
+
   get history(): readonly InboundMessage[] {
     return this.inbox.history;
   }

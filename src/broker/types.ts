@@ -239,6 +239,8 @@ export interface MeshClientApi {
   readonly peers: readonly Peer[];
   /** How many of `peers` a person sees besides this window: all but control-plane rows and our own session. */
   readonly otherPeerCount: number;
+  /** This window's own row in `peers` (found by key, not by a scan: the status bar reads it on every change). */
+  readonly ownRow: Peer | undefined;
   /** Whether the broker has answered a peer list since this connection came up (until then `peers` says nothing). */
   readonly peersListed: boolean;
   readonly history: readonly InboundMessage[];

@@ -3,7 +3,7 @@
  * Markdown limited to our own commands; every value in it that came from a config, the broker or a peer is escaped.
  */
 import * as vscode from 'vscode';
-import type { ConnectionState, MeshClientApi, OutboxRow, Peer } from '../broker/types';
+import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types';
 import type { Conversations } from './conversations';
 import type { Ctx } from './ctx';
 import { describeState } from './meshTree';
@@ -28,14 +28,6 @@ function countOutbox(rows: readonly OutboxRow[]): OutboxCounts {
     else if (r.status === 'failed') counts.failed++;
   }
   return counts;
-}
-
-/** This window's own rows in a peer list, found once per list (MeshClient.peers is the same array until it changes). */
-const ownRowsByList = new WeakMap<readonly Peer[], Peer[]>();
-function ownRows(client: MeshClientApi): Peer[] {
-  let rows = ownRowsByList.get(client.peers);
-  if (!rows) ownRowsByList.set(client.peers, (rows = client.peers.filter((p) => p.pubkey === client.sessionPubkey)));
-  return rows;
 }
 
 /** A connection whose first peer list is still on its way shows as connecting: "0 peers" would be a guess, not a count. */
@@ -107,7 +99,7 @@ export class StatusBar implements vscode.Disposable {
       disconnected: `$(debug-disconnect) ${label} offline`,
     };
     // Do not disturb and hidden change what others see of you and what reaches you: keep them in sight.
-    const own = clients.flatMap((c) => (shownKind(c) === 'connected' ? ownRows(c) : []));
+    const own = clients.flatMap((c) => (shownKind(c) === 'connected' && c.ownRow ? [c.ownRow] : []));
     const away = [own.some((p) => p.status === 'dnd') ? '$(circle-slash) dnd' : '', own.some((p) => p.visible === false) ? '$(eye-closed) hidden' : ''];
     const unread = this.conversations.unreadTotal();
     const queued = clients.reduce((n, c) => n + this.countsOf(c).waiting, 0);

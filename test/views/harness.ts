@@ -81,6 +81,10 @@ export class FakeMeshClient implements MeshClientApi {
     this.sessionPubkey = options.sessionKey.pubkey;
   }
 
+  get ownRow(): Peer | undefined {
+    return this.peers.find((p) => p.pubkey === this.sessionPubkey);
+  }
+
   get otherPeerCount(): number {
     return this.peers.filter((p) => p.peerRole !== 'control-plane' && p.pubkey !== this.sessionPubkey).length;
   }

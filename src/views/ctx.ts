@@ -11,6 +11,7 @@ import { MeshClient, MeshClientOptions } from '../broker/client';
 import { LogStore } from '../broker/history';
 import { pruneLeftMeshes } from '../broker/store';
 import type { InboundMessage, MeshClientApi, PresenceEvent, StateChange } from '../broker/types';
+import { ActivityLog } from './activityLog';
 import { Identity, isSelected, loadIdentities, LoadedIdentities, SessionKeys } from './identities';
 import { say, showInfo, showWarning } from './notify';
 import { errorMessage } from './text';
@@ -193,6 +194,7 @@ export class Ctx implements vscode.Disposable {
       ...presence,
       log: this.log,
     });
+    const story = new ActivityLog(client, this.log);
     const subscriptions = [
       client.onDidChangeState((state) => {
         this.log.info(`${mesh.slug}: ${state.kind}${'reason' in state ? ` (${state.reason})` : 'lastError' in state ? ` (${state.lastError})` : ''}`);
@@ -200,13 +202,17 @@ export class Ctx implements vscode.Disposable {
         this.connectionChanged.fire(client);
       }),
       client.onDidChangePeers(() => this.peersChanged.fire(client)),
-      client.onDidChangeOutbox(() => {
+      client.onDidChangeOutbox((rows) => {
+        story.outbox(rows);
         this.updateContextKeys();
         this.outboxChanged.fire(client);
       }),
       client.onDidReceiveMessage((message) => this.messageReceived.fire({ client, message })),
       client.onDidChangeSharedState((change) => this.sharedStateChanged.fire({ client, change })),
-      client.onPresence((event) => this.presence.fire({ client, event })),
+      client.onPresence((event) => {
+        story.presence(event);
+        this.presence.fire({ client, event });
+      }),
     ];
     this.entries.set(mesh.meshId, { identity, client, displayName, presence: JSON.stringify(presence), subscriptions });
     this.log.info(`${mesh.slug}: identity from ${identity.source === 'cli' ? 'the claudemesh config' : 'VS Code'}, session slot ${session.slot}`);

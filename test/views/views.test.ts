@@ -11,6 +11,8 @@ import { Conversations } from '../../src/views/conversations';
 import { renderConversation } from '../../src/views/documents';
 import { howItTravels, parseStateValue, stateValueText } from '../../src/views/commands';
 import { memberLabel, when } from '../../src/views/text';
+import { ActivityLog } from '../../src/views/activityLog';
+import type { OutboxRow } from '../../src/broker/types';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/ctx';
 import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
@@ -683,6 +685,32 @@ describe('views, status bar and commands over scripted clients', () => {
   });
 });
 
+
+describe('the log tells the story', () => {
+  it('logs joins, leaves and what happened to each sent message, at info, without the message text', () => {
+    const channel = vscode.window.createOutputChannel('story');
+    const client = new FakeMeshClient({ mesh: makeMesh('team'), sessionKey: { pubkey: hexKey('5e'), secretKey: '' } } as never);
+    const story = new ActivityLog(client, channel as never);
+    story.presence({ event: 'peer_joined', name: 'Ada', pubkey: hexKey('a1'), data: {} });
+    story.presence({ event: 'peer_left', name: 'Ada', pubkey: hexKey('a1'), data: {} });
+    const row = { clientMessageId: 'c1', targetLabel: 'Ada', text: 'the secret plan', attempts: 1, status: 'sending' } as OutboxRow;
+    story.outbox([row]);
+    story.outbox([{ ...row, status: 'held' }]);
+    story.outbox([{ ...row, status: 'held' }]);
+    story.outbox([{ ...row, status: 'sending', attempts: 2 }]);
+    story.outbox([{ ...row, status: 'delivered', attempts: 2 }]);
+    story.outbox([{ ...row, clientMessageId: 'c2', status: 'failed', lastError: 'payload too large' }]);
+    assert.deepEqual(channel.lines, [
+      '[info] team: Ada joined',
+      '[info] team: Ada left',
+      '[info] team: message c1 to Ada is held until the peer is online',
+      '[info] team: message c1 to Ada resent (attempt 2)',
+      '[info] team: message c1 to Ada delivered',
+      '[info] team: message c2 to Ada failed: payload too large',
+    ]);
+    assert.ok(!channel.lines.join('\n').includes('secret plan'));
+  });
+});
 
 describe('times and authors', () => {
   it('shows a broker time as relative with the absolute one beside it, and nothing for what is not a date', () => {

@@ -1,23 +1,30 @@
-// Bundles the extension into one CommonJS file; `vscode` is provided by the host. ws's optional native
-// accelerators are left out on purpose: ws falls back to its JS implementation when they are absent.
+// Bundles the extension into CommonJS files; `vscode` is provided by the host. ws's optional native accelerators are
+// left out on purpose: ws falls back to its JS implementation when they are absent.
+// Two files: dist/extension.js (what activation loads) and dist/markdown.js, the chat panel's Markdown renderer with
+// markdown-it, loaded by src/views/chat/render.ts with the first message a panel shows.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 
 const production = process.argv.includes('--production');
 // A release build has no source map: drop the one a development build left, so it is not packaged.
 fs.rmSync('dist', { recursive: true, force: true });
-const result = await esbuild.build({
-  entryPoints: ['src/extension.ts'],
+const common = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node18',
-  outfile: 'dist/extension.js',
-  external: ['vscode', 'bufferutil', 'utf-8-validate'],
   minify: production,
   sourcemap: !production,
   metafile: true,
   logLevel: 'warning',
-});
-const bytes = result.metafile.outputs['dist/extension.js'].bytes;
-console.log(`dist/extension.js: ${(bytes / 1024).toFixed(1)} KB${production ? ' (minified)' : ' (with a source map beside it)'}`);
+};
+const builds = [
+  { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', 'bufferutil', 'utf-8-validate', './markdown'] },
+  // markdown-it only decodes entities; `entities`' index would also bring its encoder tables (~25 KB) along.
+  { entryPoints: ['src/views/chat/markdown.ts'], outfile: 'dist/markdown.js', alias: { entities: './node_modules/entities/lib/esm/decode.js' } },
+];
+for (const options of builds) {
+  const result = await esbuild.build({ ...common, ...options });
+  const bytes = result.metafile.outputs[options.outfile].bytes;
+  console.log(`${options.outfile}: ${(bytes / 1024).toFixed(1)} KB${production ? ' (minified)' : ' (with a source map beside it)'}`);
+}

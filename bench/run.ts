@@ -7,6 +7,7 @@ import '../test/support/registerFakeVscode'; // first: the views and the extensi
 import * as fs from 'fs';
 import * as path from 'path';
 import { activation } from './activation';
+import { chatPanel } from './chatPanel';
 import { outboxDrain } from './drain';
 import { encryption } from './encryption';
 import { inbound } from './inbound';
@@ -26,6 +27,7 @@ const FIGURES: { name: string; measure: (runs: number) => Row[] | Promise<Row[]>
   { name: 'activation', measure: activation },
   { name: 'inbound message end to end', measure: inboundViews },
   { name: 'reconnect', measure: reconnect },
+  { name: 'chat panel', measure: chatPanel },
 ];
 
 function runsFromEnv(): number {

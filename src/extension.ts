@@ -3,6 +3,7 @@
  * so a slow disk, a broken config or an unreachable broker never delays or fails activation.
  */
 import * as vscode from 'vscode';
+import { ChatPanels } from './views/chat/panel';
 import { registerCommands, App } from './views/commands';
 import { Conversations } from './views/conversations';
 import { ClientFactory, Ctx } from './views/ctx';
@@ -43,9 +44,11 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
   const skills = new SkillsView(ctx);
   // Any of our views in sight keeps the peer list fresh (names, statuses and counts show in all of them).
   const presence = new PeerListPoller(ctx, [peers, messages, state, skills, memories].map((tree) => tree.view));
-  const app: App = { context, ctx, conversations, documents, memories, peers, messages, state, skills, presence };
+  const chats = new ChatPanels(ctx, conversations, context.extensionUri);
+  const app: App = { context, ctx, conversations, chats, documents, memories, peers, messages, state, skills, presence };
   const disposables: vscode.Disposable[] = [
     conversations,
+    app.chats,
     documents,
     memories,
     app.peers,

@@ -7,6 +7,8 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { acceptInvite, InviteError, parseInviteLink } from '../broker/invite';
 import type { MeshClientApi, PeerStatus, StateEntry } from '../broker/types';
+import type { ChatPanels } from './chat/panel';
+import { snippetOf } from './chat/panel';
 import type { Conversations } from './conversations';
 import { Ctx, readSettings } from './ctx';
 import { docUri, Documents, parseDocUri, showDocument } from './documents';
@@ -19,7 +21,7 @@ import { OutgoingNode } from './messagesView';
 import { MemberNode, PeerNode } from './peersView';
 import type { PeersView } from './peersView';
 import type { PeerListPoller } from './presence';
-import { askText, parseTags, pickPeer, pickPriority, pickTarget, Target } from './picks';
+import { askText, parseTags, pickPeer, pickTarget, Target } from './picks';
 import type { SkillsView } from './skillsView';
 import { SkillNode } from './skillsView';
 import type { StateView } from './stateView';
@@ -32,6 +34,7 @@ export interface App {
   context: vscode.ExtensionContext;
   ctx: Ctx;
   conversations: Conversations;
+  chats: ChatPanels;
   documents: Documents;
   peers: PeersView;
   messages: MessagesView;
@@ -57,19 +60,15 @@ interface AppCommand {
 }
 type CommandSpec = MeshCommand | AppCommand;
 
-/** Tree nodes, notification payloads and editor-title URIs all say which mesh they belong to. */
+/** Tree nodes, notification payloads and claudemesh: document URIs all say which mesh they belong to. */
 function meshIdOf(arg: unknown): string | undefined {
   if (arg instanceof vscode.Uri) return parseDocUri(arg)?.meshId;
   if (arg && typeof arg === 'object' && typeof (arg as { meshId?: unknown }).meshId === 'string') return (arg as { meshId: string }).meshId;
   return undefined;
 }
 
-/** A conversation from a Messages node, a notification's `{meshId, key, label}` or a conversation document's URI. */
+/** A conversation from a Messages node or a notification's `{meshId, key, label}`. */
 function conversationOf(arg: unknown): { meshId: string; key: string; label?: string } | undefined {
-  if (arg instanceof vscode.Uri) {
-    const ref = parseDocUri(arg);
-    return ref?.kind === 'chat' ? { meshId: ref.meshId, key: ref.key } : undefined;
-  }
   const candidate = arg as { meshId?: unknown; key?: unknown; label?: unknown; conversation?: { label: string } } | undefined;
   if (typeof candidate?.meshId !== 'string' || typeof candidate.key !== 'string') return undefined;
   const label = candidate.conversation?.label ?? (typeof candidate.label === 'string' ? candidate.label : undefined);
@@ -111,12 +110,6 @@ function clientsFor(app: App, arg: unknown): MeshClientApi[] {
 
 // ---- messages ------------------------------------------------------------------------------------------------
 
-async function sendTo(client: MeshClientApi, target: Target, text: string, priority: 'now' | 'next' | 'low' = 'next'): Promise<void> {
-  await client.send(target.spec, text, { priority, label: target.label });
-  // A new row is always queued; while offline, say that it waits for the connection.
-  if (client.state.kind !== 'connected') void showInfo(say`Claudemesh: message to ${target.label} saved. It is queued and goes out once connected.`);
-}
-
 async function targetFromArg(client: MeshClientApi, arg: unknown, title: string): Promise<Target | undefined> {
   if (arg instanceof PeerNode) return { spec: arg.peer.pubkey, label: arg.peer.displayName };
   if (arg instanceof MemberNode) {
@@ -141,49 +134,22 @@ export function howItTravels(targetSpec: string): string {
   return 'Sent end-to-end encrypted: only this peer\'s session can read it';
 }
 
-const sendMessage: MeshHandler = async (_app, client, arg) => {
+/** Send Message and Reply both lead to the conversation's chat panel, with the cursor in its composer. */
+const sendMessage: MeshHandler = async (app, client, arg) => {
   const target = await targetFromArg(client, arg, 'Send Message');
-  if (!target) return;
-  const text = await askText(`Message to ${inline(target.label)}`, howItTravels(target.spec));
-  if (text === undefined) return;
-  const priority = await pickPriority();
-  if (!priority) return;
-  await sendTo(client, target, text, priority);
+  if (target) app.chats.open({ meshId: client.mesh.meshId, key: target.spec, label: target.label }, { focusComposer: true });
 };
 
-const reply: MeshHandler = async (app, client, arg) => {
-  const conversation = conversationOf(arg);
-  if (!conversation) return sendMessage(app, client, arg);
-  const label = conversation.label ?? app.conversations.get(client, conversation.key)?.label ?? conversation.key;
-  const text = await askText(`Reply to ${inline(label)}`, howItTravels(conversation.key));
-  if (text === undefined) return;
-  await sendTo(client, { spec: conversation.key, label }, text);
-  await app.conversations.markRead(client, conversation.key);
-};
-
-/** The selection as a fenced block under its workspace-relative path and line range. */
-export function selectionMessage(editor: vscode.TextEditor): string | undefined {
-  const { selection, document } = editor;
-  const text = document.getText(selection.isEmpty ? undefined : selection);
-  if (!text.trim()) return undefined;
-  const first = selection.isEmpty ? 1 : selection.start.line + 1;
-  const last = selection.isEmpty ? document.lineCount : selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1;
-  const where = `${vscode.workspace.asRelativePath(document.uri)}:${first === last ? first : `${first}-${last}`}`;
-  const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
-  const fence = '`'.repeat(Math.max(3, longestRun + 1));
-  return `${where}\n${fence}${document.languageId === 'plaintext' ? '' : document.languageId}\n${text.replace(/\n$/, '')}\n${fence}`;
-}
-
-const sendSelection: MeshHandler = async (_app, client, arg) => {
+/** The selection becomes a snippet card in the target's composer, to send with a note or as it is. */
+const sendSelection: MeshHandler = async (app, client, arg) => {
   const editor = vscode.window.activeTextEditor;
-  const message = editor && selectionMessage(editor);
-  if (!message) {
+  const snippet = editor && snippetOf(editor);
+  if (!snippet) {
     void showInfo(say`Claudemesh: select some text in an editor first.`);
     return;
   }
   const target = await targetFromArg(client, arg, 'Send Selection to Peer');
-  if (!target) return;
-  await sendTo(client, target, message);
+  if (target) app.chats.open({ meshId: client.mesh.meshId, key: target.spec, label: target.label }, { attach: snippet, focusComposer: true });
 };
 
 async function openConversation(app: App, arg: unknown): Promise<void> {
@@ -205,11 +171,7 @@ async function openConversation(app: App, arg: unknown): Promise<void> {
     ref = (await vscode.window.showQuickPick(items, { title: 'Open Conversation', matchOnDescription: true }))?.ref;
     if (!ref) return;
   }
-  const client = app.ctx.client(ref.meshId);
-  if (!client) return;
-  const label = app.conversations.get(client, ref.key)?.label ?? ref.label ?? ref.key;
-  await showDocument(app.documents.chatUri(ref.meshId, ref.key, label), { preview: false });
-  await app.conversations.markRead(client, ref.key);
+  app.chats.open(ref);
 }
 
 async function onOutgoing(app: App, arg: unknown, action: 'retry' | 'discard'): Promise<void> {
@@ -660,7 +622,7 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   // Replying to a conversation needs no peer list, so it queues while offline.
-  { id: 'claudemesh.reply', online: reply, offline: reply },
+  { id: 'claudemesh.reply', online: sendMessage, offline: sendMessage },
   { id: 'claudemesh.sendSelection', online: sendSelection },
   { id: 'claudemesh.remember', online: remember },
   { id: 'claudemesh.recall', online: recall },

@@ -54,17 +54,37 @@ function namesOf(peers: readonly Peer[]): Map<string, string> {
 }
 
 /**
- * Names peers as this window knows them: the live peer list first, then what the message itself said. The map from
- * keys to names is built once per peer list, so naming a sender costs the same at 10 peers and at 1,000.
+ * Names peers as this window knows them: the live peer list first, then the name they last had here (the peer book),
+ * then what the message itself said. The map from keys to names is built once per peer list, so naming a sender costs
+ * the same at 10 peers and at 1,000.
  */
-function peerNamer(client: MeshClientApi): (pubkey: string, fallback?: string) => string {
+function peerNamer(client: MeshClientApi, book: PeerBook = {}): (pubkey: string, fallback?: string) => string {
   const names = namesOf(client.peers);
-  return (pubkey, fallback) => names.get(pubkey) || fallback || shortKey(pubkey);
+  return (pubkey, fallback) => names.get(pubkey) || book[pubkey]?.name || fallback || shortKey(pubkey);
 }
 
 /** One peer's name; see peerNamer. */
 export function peerName(client: MeshClientApi, pubkey: string, fallback?: string): string {
   return peerNamer(client)(pubkey, fallback);
+}
+
+/**
+ * What this window last knew of a peer it has a conversation with, kept in workspaceState, so a conversation keeps its
+ * peer's name after the session left (the broker then no longer lists it) and can say since when it is offline.
+ */
+export interface PeerRecord {
+  name: string;
+  memberPubkey: string;
+  hostname?: string;
+  cwd?: string;
+  /** When this window first saw the peer gone while connected. */
+  leftAt?: number;
+}
+export type PeerBook = Record<string, PeerRecord>;
+
+/** Where a session runs, as "host · folder" (the folder's last segment), or '' when the peer said neither. */
+export function placeOf(hostname: string | undefined, cwd: string | undefined): string {
+  return [hostname, cwd?.split(/[\\/]/).filter(Boolean).pop()].filter(Boolean).join(' · ');
 }
 
 /** What changed: one conversation (`key`), or, without a key, any of the mesh's (all meshes when `meshId` is ''). */
@@ -98,6 +118,8 @@ export class Conversations implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[];
   private readonly meshes = new Map<string, MeshConversations>();
   private readonly peerChecks = new Set<string>();
+  /** Conversations shown in a focused chat panel: no toast for them, and what arrives there is read. */
+  private readonly reading = new Set<string>();
 
   constructor(private readonly ctx: Ctx) {
     this.subscriptions = [
@@ -143,6 +165,20 @@ export class Conversations implements vscode.Disposable {
     this.fire(client.mesh.meshId, key);
   }
 
+  /** What this window last knew of the peer behind a direct conversation. */
+  peerRecord(meshId: string, pubkey: string): PeerRecord | undefined {
+    return this.peerBook(meshId)[pubkey];
+  }
+
+  setReading(meshId: string, key: string, reading: boolean): void {
+    if (reading) this.reading.add(`${meshId}\n${key}`);
+    else this.reading.delete(`${meshId}\n${key}`);
+  }
+
+  isReading(meshId: string, key: string): boolean {
+    return this.reading.has(`${meshId}\n${key}`);
+  }
+
   private mesh(client: MeshClientApi): MeshConversations {
     let mesh = this.meshes.get(client.mesh.meshId);
     if (!mesh) this.meshes.set(client.mesh.meshId, (mesh = this.build(client)));
@@ -152,7 +188,8 @@ export class Conversations implements vscode.Disposable {
   private build(client: MeshClientApi): MeshConversations {
     const byKey = new Map<string, Conversation>();
     const read = this.readMarkers(client.mesh.meshId);
-    const nameOf = peerNamer(client);
+    const book = this.peerBook(client.mesh.meshId);
+    const nameOf = peerNamer(client, book);
     let unread = 0;
     const conversation = (key: string, label: string): Conversation => {
       let found = byKey.get(key);
@@ -182,6 +219,11 @@ export class Conversations implements vscode.Disposable {
       // A peer we have only written to still has a better name in the live list.
       if (entry.kind === 'direct') entry.label = nameOf(entry.key, entry.label);
     }
+    const direct = [...byKey.values()].filter((c) => c.kind === 'direct');
+    const live = new Map<string, Peer>();
+    for (const peer of client.peers) if (!live.has(peer.pubkey)) live.set(peer.pubkey, peer);
+    this.updatePeerBook(client, book, direct.map((c) => c.key), live);
+    nameSessions(direct, live, book);
     return { byKey, sorted: undefined, unread, peers: client.peers };
   }
 
@@ -191,11 +233,12 @@ export class Conversations implements vscode.Disposable {
     const key = conversationKeyOf(message);
     const mesh = this.meshes.get(meshId);
     if (mesh) {
-      const from = peerNamer(client)(message.senderPubkey, message.senderName);
+      const from = peerNamer(client, this.peerBook(meshId))(message.senderPubkey, message.senderName);
       let conversation = mesh.byKey.get(key);
       if (!conversation) {
         conversation = { meshId, key, kind: kindOf(key), label: key === EVERYONE ? 'Everyone' : from, entries: [], unread: 0, lastAt: 0 };
         mesh.byKey.set(key, conversation);
+        if (conversation.kind === 'direct') this.newPeer(client, mesh, key);
       }
       const entry: ConversationEntry = { direction: 'in', at: message.receivedAt, text: message.text, from, message };
       const { entries } = conversation;
@@ -216,6 +259,25 @@ export class Conversations implements vscode.Disposable {
       }
     }
     this.fire(meshId, key);
+  }
+
+  /**
+   * A first message from a peer: it goes in the peer book; if the member already has a conversation with another of
+   * its sessions (rare), the mesh's conversations are rebuilt on the next read so each is named by where it runs.
+   */
+  private newPeer(client: MeshClientApi, mesh: MeshConversations, key: string): void {
+    const peer = client.peers.find((p) => p.pubkey === key);
+    this.updatePeerBook(client, this.peerBook(client.mesh.meshId), [key], new Map(peer ? [[key, peer]] : []));
+    const member = peer?.memberPubkey;
+    if (!member) return;
+    for (const other of mesh.byKey.values()) {
+      if (other.key === key || other.kind !== 'direct') continue;
+      const otherMember = client.peers.find((p) => p.pubkey === other.key)?.memberPubkey ?? this.peerRecord(client.mesh.meshId, other.key)?.memberPubkey;
+      if (otherMember === member) {
+        this.meshes.delete(client.mesh.meshId);
+        return;
+      }
+    }
   }
 
   /**
@@ -268,6 +330,36 @@ export class Conversations implements vscode.Disposable {
     }
   }
 
+  /**
+   * Records the live name and place of every peer we have a conversation with, and when one was first seen gone.
+   * Only while connected: a disconnected window does not know who left. Written only when something changed.
+   * (A peer leaving changes the names in the list, so the conversations are rebuilt and this runs.)
+   */
+  private updatePeerBook(client: MeshClientApi, book: PeerBook, keys: string[], live: ReadonlyMap<string, Peer>): void {
+    if (client.state.kind !== 'connected' || keys.length === 0) return;
+    const next: PeerBook = { ...book };
+    let changed = false;
+    for (const key of keys) {
+      const peer = live.get(key);
+      const known = book[key];
+      if (peer) {
+        const record: PeerRecord = { name: peer.displayName, memberPubkey: peer.memberPubkey, hostname: peer.hostname, cwd: peer.cwd };
+        if (!known || known.leftAt || known.name !== record.name || known.hostname !== record.hostname || known.cwd !== record.cwd) {
+          next[key] = record;
+          changed = true;
+        }
+      } else if (known && !known.leftAt) {
+        next[key] = { ...known, leftAt: Date.now() };
+        changed = true;
+      }
+    }
+    if (changed) void this.ctx.context.workspaceState.update(bookKey(client.mesh.meshId), next);
+  }
+
+  private peerBook(meshId: string): PeerBook {
+    return this.ctx.context.workspaceState.get<PeerBook>(bookKey(meshId), {});
+  }
+
   private readMarkers(meshId: string): Record<string, number> {
     return this.ctx.context.workspaceState.get<Record<string, number>>(markerKey(meshId), {});
   }
@@ -287,6 +379,30 @@ function sameNames(a: readonly Peer[], b: readonly Peer[]): boolean {
   if (before.size !== after.size) return false;
   for (const [key, name] of after) if (before.get(key) !== name) return false;
   return true;
+}
+
+/**
+ * Conversations with several sessions of one member (a person's Claude Code sessions, say) would all read "Rita":
+ * each is named by where it runs instead, "Rita (laptop · shop)".
+ */
+function nameSessions(direct: Conversation[], live: ReadonlyMap<string, Peer>, book: PeerBook): void {
+  const byMember = new Map<string, Conversation[]>();
+  for (const conversation of direct) {
+    const member = live.get(conversation.key)?.memberPubkey ?? book[conversation.key]?.memberPubkey;
+    if (member) byMember.set(member, [...(byMember.get(member) ?? []), conversation]);
+  }
+  for (const sessions of byMember.values()) {
+    if (sessions.length < 2) continue;
+    for (const conversation of sessions) {
+      const peer = live.get(conversation.key) ?? book[conversation.key];
+      const where = peer && placeOf(peer.hostname, peer.cwd);
+      if (where) conversation.label = `${conversation.label} (${where})`;
+    }
+  }
+}
+
+function bookKey(meshId: string): string {
+  return `claudemesh.peerBook/${meshId}`;
 }
 
 function markerKey(meshId: string): string {

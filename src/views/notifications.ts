@@ -6,7 +6,6 @@ import * as vscode from 'vscode';
 import type { InboundMessage, MeshClientApi, PresenceEvent } from '../broker/types';
 import { conversationKeyOf, Conversations, peerName } from './conversations';
 import { Ctx, readSettings } from './ctx';
-import { parseDocUri } from './documents';
 import { inline } from './untrusted';
 import { say, showInfo, showWarning } from './notify';
 import { errorMessage } from './text';
@@ -86,9 +85,7 @@ export class Notifications implements vscode.Disposable {
 
   /** No toast for a conversation the user is looking at. */
   private isOpen(meshId: string, key: string): boolean {
-    const uri = vscode.window.activeTextEditor?.document.uri;
-    const ref = uri && parseDocUri(uri);
-    return !!ref && ref.kind === 'chat' && ref.meshId === meshId && ref.key === key;
+    return this.conversations.isReading(meshId, key);
   }
 
   private onPresence(client: MeshClientApi, event: PresenceEvent): void {

@@ -38,7 +38,10 @@ export function showError<T extends string>(message: Said, ...items: T[]): Thena
   return vscode.window.showErrorMessage(message.text, ...items);
 }
 
-/** A modal question with one action; true when the user chose it. */
-export async function confirm(message: Said, action: string): Promise<boolean> {
-  return (await vscode.window.showWarningMessage(message.text, { modal: true }, action)) === action;
+/**
+ * A modal question with one action; true when the user chose it. `detail` is shown whole under the question: a modal
+ * renders plain text, so outside text may go there as it is (the chat panel shows a link's full target).
+ */
+export async function confirm(message: Said, action: string, detail?: string): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(message.text, { modal: true, ...(detail === undefined ? {} : { detail }) }, action)) === action;
 }

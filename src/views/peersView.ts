@@ -126,6 +126,8 @@ export class PeersView extends MeshTree<Node> {
     item.iconPath = STATUS_ICON[peer.status] ?? STATUS_ICON.idle;
     item.contextValue = self ? 'peer.self' : 'peer';
     item.accessibilityInformation = { label: `${inline(peer.displayName)}, ${peer.status}${self ? ', you' : ''}` };
+    // A click opens the conversation with that session (its chat panel).
+    if (!self) item.command = { command: 'claudemesh.openConversation', title: 'Open Conversation', arguments: [{ meshId: node.meshId, key: peer.pubkey, label: peer.displayName }] };
     return item;
   }
 }

@@ -1,6 +1,6 @@
 /** Quick picks and input boxes shared by several commands. */
 import * as vscode from 'vscode';
-import type { MeshClientApi, Peer, Priority } from '../broker/types';
+import type { MeshClientApi, Peer } from '../broker/types';
 import { EVERYONE } from './conversations';
 import { visiblePeers } from './peersView';
 import { plural } from './text';
@@ -49,18 +49,6 @@ export async function pickPeer(client: MeshClientApi, title: string): Promise<Pe
     { title, matchOnDescription: true, matchOnDetail: true },
   );
   return picked?.peer;
-}
-
-export async function pickPriority(): Promise<Priority | undefined> {
-  const picked = await vscode.window.showQuickPick(
-    [
-      { label: 'next', description: 'Default: delivered when the peer is idle', priority: 'next' as const },
-      { label: 'now', description: 'Delivered even while the peer is working', priority: 'now' as const },
-      { label: 'low', description: 'Delivered when the peer is idle; no hurry', priority: 'low' as const },
-    ],
-    { title: 'Priority', placeHolder: 'Press Enter for "next"' },
-  );
-  return picked?.priority;
 }
 
 export function askText(title: string, prompt: string, value = ''): Thenable<string | undefined> {

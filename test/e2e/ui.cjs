@@ -85,16 +85,88 @@ async function runCommand(page, title) {
   await input.press('Enter');
 }
 
-/**
- * Claudemesh: Send Message → pick the peer → type the message → Enter on the default priority. While offline the
- * command first asks whether to connect or send anyway (a toast); `offline: true` answers "Send Anyway".
- */
-async function sendMessage(page, peer, message, { offline = false } = {}) {
+/** Claudemesh: Send Message → pick the peer: opens (or brings to the front) that peer's chat panel. */
+async function sendMessageCommand(page, peer, { offline = false } = {}) {
   await runCommand(page, 'Claudemesh: Send Message');
   if (offline) await toast(page, 'is not connected').getByRole('button', { name: 'Send Anyway' }).click({ timeout: 30_000 });
   await answerQuickInput(page, 'Send Message', peer, peer);
-  await answerQuickInput(page, `Message to ${peer}`, message);
-  await answerQuickInput(page, 'Priority', '', 'next');
 }
 
-module.exports = { slug, pane, treeItem, preview, expand, toast, waitForStatus, control, runCommand, sendMessage };
+/**
+ * The chat panel's page: VS Code puts a webview in an iframe (class "webview", "ready" once loaded) holding the
+ * page's own iframe (#active-frame). Only one chat panel is open in this test.
+ */
+function chat(page) {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+}
+
+/** The Frame of the chat page, for reading the DOM in place (CDP evaluation is not bound by the page's CSP). */
+async function chatFrame(page) {
+  await chat(page).locator('#composer').waitFor({ timeout: 60_000 });
+  for (const frame of page.frames()) {
+    if (frame.url().startsWith('about:') || !(await frame.$('#composer').catch(() => null))) continue;
+    return frame;
+  }
+  throw new Error('the chat page has no frame with a composer');
+}
+
+/** Types `lines` into the composer as a user does (Shift+Enter between lines) and sends with Enter. */
+async function typeAndSend(page, lines) {
+  const input = chat(page).locator('#input');
+  await input.click();
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) await input.press('Shift+Enter');
+    await input.pressSequentially(line, { delay: 5 });
+  }
+  await input.press('Enter');
+}
+
+/** The message in the chat panel whose text contains `text`. */
+function chatMessage(page, text, direction) {
+  return chat(page).locator(`article.msg${direction ? `.${direction}` : ''}`, { hasText: text }).last();
+}
+
+/** Whether the element matching `selector` with `text` lies inside the visible part of the message list. */
+async function inListView(frame, text) {
+  return frame.evaluate((wanted) => {
+    const list = document.getElementById('list');
+    const el = [...list.querySelectorAll('article')].reverse().find((a) => a.textContent.includes(wanted));
+    if (!el) return false;
+    const box = el.getBoundingClientRect();
+    const view = list.getBoundingClientRect();
+    return box.top >= view.top - 1 && box.bottom <= view.bottom + 1;
+  }, text);
+}
+
+/** Starts recording, in the page, every status label an outgoing message shows, in order (read with statusesSeen). */
+async function recordStatuses(frame) {
+  await frame.evaluate(() => {
+    window.__statuses = [];
+    const note = () => {
+      for (const label of document.querySelectorAll('article.out .status-label')) {
+        const key = `${label.closest('article').id}:${label.textContent}`;
+        if (!window.__statuses.includes(key)) window.__statuses.push(key);
+      }
+    };
+    new MutationObserver(note).observe(document.getElementById('list'), { childList: true, subtree: true, characterData: true });
+  });
+}
+
+async function statusesSeen(frame) {
+  return frame.evaluate(() => window.__statuses.map((s) => s.slice(s.indexOf(':') + 1)));
+}
+
+/** Preferences: Toggle between Light/Dark Themes; waits for the workbench to switch, then for the webview to repaint. */
+async function toggleTheme(page) {
+  const workbench = page.locator('.monaco-workbench');
+  const before = await workbench.getAttribute('class');
+  await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
+  const deadline = Date.now() + 15_000;
+  while ((await workbench.getAttribute('class')) === before && Date.now() < deadline) await page.waitForTimeout(100);
+  await page.waitForTimeout(800);
+}
+
+module.exports = {
+  slug, pane, treeItem, preview, expand, toast, waitForStatus, control, runCommand, sendMessageCommand,
+  chat, chatFrame, typeAndSend, chatMessage, inListView, recordStatuses, statusesSeen, toggleTheme,
+};

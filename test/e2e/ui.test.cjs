@@ -15,6 +15,8 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
   let page;
   let demo;
   let shot = 0;
+  /** The chat page's frame, once Ada's panel is open. */
+  let frame;
 
   before(async function () {
     for (const name of ['BASE_URL', 'DEMO_DIR', 'RUN_DIR', 'SHOTS']) assert.ok(process.env[name], `${name} is not set (scripts/e2e.sh sets it)`);
@@ -30,12 +32,22 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
     lap('workbench loaded');
   });
 
+  // A PNG per step in the theme the workbench has, then the same step in the other theme (light / dark), then back.
   afterEach(async function () {
     if (!page) return;
     shot++;
-    const name = `${String(shot).padStart(2, '0')}-${ui.slug(this.currentTest.title)}${this.currentTest.state === 'failed' ? '-FAILED' : ''}.png`;
-    await page.screenshot({ path: path.join(SHOTS, name), animations: 'disabled' });
-    lap(`screenshot ${name}`);
+    const base = `${String(shot).padStart(2, '0')}-${ui.slug(this.currentTest.title)}${this.currentTest.state === 'failed' ? '-FAILED' : ''}`;
+    const themeName = async () => ((await page.locator('.monaco-workbench').getAttribute('class')) ?? '').includes('vs-dark') ? 'dark' : 'light';
+    const take = async () => {
+      const name = `${base}-${await themeName()}.png`;
+      await page.screenshot({ path: path.join(SHOTS, name), animations: 'disabled' });
+      lap(`screenshot ${name}`);
+    };
+    await take();
+    if (this.currentTest.state === 'failed') return;
+    await ui.toggleTheme(page);
+    await take();
+    await ui.toggleTheme(page);
   });
 
   after(async function () {
@@ -60,24 +72,52 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
     lap(`status bar: "${text}"`);
   });
 
-  it("sends Ada a message from the command palette, and Ada's reply arrives as a notification and in Messages", async function () {
-    const message = 'Hello Ada, this is the UI test';
-    await ui.sendMessage(page, 'Ada', message);
-    const reply = `Ada here. You said: "${message}"`;
-    await ui.toast(page, reply).waitFor({ timeout: 60_000 });
-    await ui.treeItem(ui.pane(page, 'Messages'), 'Ada', ui.preview(reply)).waitFor({ timeout: 30_000 });
-    lap('reply shown as a notification and in Messages');
+  it("opens Ada's chat panel from the Peers view", async function () {
+    await ui.treeItem(ui.pane(page, 'Peers'), 'Ada').click();
+    const panel = ui.chat(page);
+    await panel.locator('#title', { hasText: 'Ada' }).waitFor({ timeout: 60_000 });
+    await panel.locator('#subtitle', { hasText: 'idle' }).waitFor({ timeout: 30_000 });
+    frame = await ui.chatFrame(page);
+    const csp = await frame.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]').content);
+    assert.match(csp, /^default-src 'none'; style-src [^;]+; script-src 'nonce-[^']+';/);
+    lap(`Ada's panel is open; CSP: ${csp}`);
   });
 
-  it('shows reconnecting in the status bar while the broker is down', async function () {
+  it('sends a two-line message with Enter, which goes queued → sent, and Ada\'s reply arrives and scrolls into view', async function () {
+    await ui.recordStatuses(frame);
+    await ui.typeAndSend(page, ['Hello Ada, this is the UI test', 'and this is its second line']);
+    const mine = ui.chatMessage(page, 'and this is its second line', 'out');
+    await mine.locator('.status-label', { hasText: /^(sent|delivered)$/ }).waitFor({ timeout: 60_000 });
+    assert.equal(await mine.locator('.body p').innerText(), 'Hello Ada, this is the UI test\nand this is its second line');
+    const seen = await ui.statusesSeen(frame);
+    assert.equal(seen[0], 'queued', `the first status shown was "${seen[0]}" (all: ${seen.join(' → ')})`);
+    assert.ok(seen.includes('sent') || seen.includes('delivered'), seen.join(' → '));
+    const reply = ui.chatMessage(page, 'Ada here. You said: "Hello Ada, this is the UI test', 'in');
+    await reply.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(300);
+    assert.ok(await ui.inListView(frame, 'Ada here. You said: "Hello Ada'), "Ada's reply is scrolled into view");
+    assert.equal(await ui.chat(page).locator('#input').inputValue(), '', 'the composer is empty again');
+    lap(`statuses: ${seen.join(' → ')}; reply in view`);
+  });
+
+  it("brings Ada's panel to the front with the cursor in the composer from Send Message in the palette", async function () {
+    await ui.sendMessageCommand(page, 'Ada');
+    await page.waitForTimeout(500);
+    assert.equal(await frame.evaluate(() => document.activeElement?.id), 'input');
+    assert.equal(await page.locator('iframe.webview.ready').count(), 1, 'still one panel');
+  });
+
+  it('shows reconnecting in the status bar and offline in the panel while the broker is down', async function () {
     await ui.control(demo.controlUrl, 'POST', '/broker/stop');
     const text = await ui.waitForStatus(page, (s) => /reconnecting/.test(s.text), 60_000);
+    await ui.chat(page).locator('#banner', { hasText: 'Messages you send are queued' }).waitFor({ timeout: 30_000 });
     lap(`broker stopped; status bar: "${text}"`);
   });
 
-  it('shows a message sent while the broker is down as queued', async function () {
+  it('shows a message sent from the panel while the broker is down as queued, there and in Messages', async function () {
     const message = 'Sent while the broker was down';
-    await ui.sendMessage(page, 'Ada', message, { offline: true });
+    await ui.typeAndSend(page, [message]);
+    await ui.chatMessage(page, message, 'out').locator('.status-label', { hasText: 'queued · goes out once connected' }).waitFor({ timeout: 30_000 });
     const messages = ui.pane(page, 'Messages');
     await ui.expand(ui.treeItem(messages, 'Ada', `you: ${message.slice(0, 15)}`));
     await ui.treeItem(messages, message, 'queued').waitFor({ timeout: 30_000 });
@@ -85,16 +125,14 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
     lap(`queued; status bar: "${text}"`);
   });
 
-  it('reconnects when the broker is back and delivers the queued message', async function () {
+  it('reconnects when the broker is back and delivers the queued message, and the answer shows in the panel', async function () {
     await ui.control(demo.controlUrl, 'POST', '/broker/start');
-    const reply = 'Ada here. You said: "Sent while the broker was down"';
-    // Watched together: the toast may come and go while the status bar is still catching up.
     // The client's backoff is capped at 30 s (with jitter): allow several rounds.
-    const [text] = await Promise.all([
-      ui.waitForStatus(page, (s) => s.label.includes('connected') && s.label.includes('0 queued'), 150_000),
-      ui.toast(page, reply).waitFor({ timeout: 150_000 }),
-      ui.treeItem(ui.pane(page, 'Messages'), 'Ada', ui.preview(reply)).waitFor({ timeout: 150_000 }),
-    ]);
+    const text = await ui.waitForStatus(page, (s) => s.label.includes('connected') && s.label.includes('0 queued'), 150_000);
+    await ui.chatMessage(page, 'Sent while the broker was down', 'out').locator('.status-label', { hasText: /^(sent|delivered)$/ }).waitFor({ timeout: 60_000 });
+    await ui.chatMessage(page, 'Ada here. You said: "Sent while the broker was down"', 'in').waitFor({ timeout: 150_000 });
+    await page.waitForTimeout(300);
+    assert.ok(await ui.inListView(frame, 'Ada here. You said: "Sent while the broker was down"'), 'the answer is in view');
     lap(`broker back, queued message delivered and answered; status bar: "${text}"`);
     assert.strictEqual(await ui.treeItem(ui.pane(page, 'Messages'), 'Sent while the broker was down', 'queued').count(), 0);
   });

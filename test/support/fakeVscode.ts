@@ -74,6 +74,12 @@ export enum LogLevel {
   Warning = 4,
   Error = 5,
 }
+export enum FileType {
+  Unknown = 0,
+  File = 1,
+  Directory = 2,
+  SymbolicLink = 64,
+}
 export enum ExtensionMode {
   Production = 1,
   Development = 2,
@@ -240,6 +246,9 @@ export class FakeTextDocument {
     for (let line = 0; line < position.line && line < lines.length; line++) offset += lines[line].length + 1;
     return offset + position.character;
   }
+  lineAt(line: number): { text: string } {
+    return { text: this.text.split('\n')[line] ?? '' };
+  }
   /** What an editor edit does to the buffer. */
   replace(range: Range, value: string): void {
     this.text = this.text.slice(0, this.offsetAt(range.start)) + value + this.text.slice(this.offsetAt(range.end));
@@ -249,11 +258,16 @@ export class FakeTextDocument {
 
 export class FakeTextEditor {
   selection: Selection;
+  viewColumn = ViewColumn.One;
+  revealed: Range[] = [];
   constructor(readonly document: FakeTextDocument) {
     this.selection = new Selection(new Position(0, 0), new Position(0, 0));
   }
   get selections(): Selection[] {
     return [this.selection];
+  }
+  revealRange(range: Range): void {
+    this.revealed.push(range);
   }
   async edit(build: (edit: { replace(range: Range, text: string): void; insert(at: Position, text: string): void }) => void): Promise<boolean> {
     const edits: [Range, string][] = [];
@@ -264,6 +278,75 @@ export class FakeTextEditor {
     }
     return true;
   }
+}
+
+// ---- webviews -------------------------------------------------------------------------------------------
+
+/** A webview without a page: the test plays the page, sending with `fromPage` and reading `posted`. */
+export class FakeWebview {
+  html = '';
+  options: Record<string, unknown> = {};
+  readonly cspSource = 'https://fake-webview.invalid';
+  readonly posted: { type: string; [field: string]: unknown }[] = [];
+  private readonly received = new EventEmitter<unknown>();
+  readonly onDidReceiveMessage = this.received.event;
+  asWebviewUri(uri: Uri): Uri {
+    return Uri.from({ scheme: 'https', authority: 'fake-webview.invalid', path: uri.path });
+  }
+  async postMessage(message: unknown): Promise<boolean> {
+    this.posted.push(JSON.parse(JSON.stringify(message)));
+    return true;
+  }
+  /** What media/chat.js would send. */
+  fromPage(message: unknown): void {
+    this.received.fire(JSON.parse(JSON.stringify(message)));
+  }
+  /** The messages of one type the extension posted, oldest first. */
+  postedOf(type: string): { type: string; [field: string]: unknown }[] {
+    return this.posted.filter((m) => m.type === type);
+  }
+}
+
+export class FakeWebviewPanel {
+  readonly webview = new FakeWebview();
+  visible = true;
+  active = true;
+  disposed = false;
+  reveals = 0;
+  private readonly disposeEmitter = new EventEmitter<void>();
+  private readonly viewStateEmitter = new EventEmitter<{ webviewPanel: FakeWebviewPanel }>();
+  readonly onDidDispose = this.disposeEmitter.event;
+  readonly onDidChangeViewState = this.viewStateEmitter.event;
+  constructor(
+    readonly viewType: string,
+    public title: string,
+    readonly options: Record<string, unknown>,
+  ) {
+    this.webview.options = options;
+  }
+  reveal(): void {
+    this.reveals++;
+    focusPanel(this);
+  }
+  /** The user switched to another editor tab: the panel is hidden and not active. */
+  hide(): void {
+    this.setViewState(false, false);
+  }
+  setViewState(visible: boolean, active: boolean): void {
+    this.visible = visible;
+    this.active = active;
+    this.viewStateEmitter.fire({ webviewPanel: this });
+  }
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.disposeEmitter.fire();
+  }
+}
+
+function focusPanel(panel: FakeWebviewPanel): void {
+  for (const other of webviewPanels) if (other !== panel && other.active && !other.disposed) other.setViewState(false, false);
+  panel.setViewState(true, true);
 }
 
 // ---- state shared by the namespaces below; reset() between tests ------------------------------------------
@@ -468,6 +551,8 @@ export const statusBarItems: FakeStatusBarItem[] = [];
 export const outputChannels: FakeLogOutputChannel[] = [];
 export const shownDocuments: FakeTextDocument[] = [];
 export const contentProviders = new Map<string, TextDocumentContentProvider>();
+export const webviewPanels: FakeWebviewPanel[] = [];
+export const webviewSerializers = new Map<string, { deserializeWebviewPanel(panel: FakeWebviewPanel, state: unknown): Thenable<void> }>();
 const registeredCommands = new Map<string, (...args: unknown[]) => unknown>();
 const configValues = new Map<string, unknown>();
 const configDefaults = new Map<string, unknown>();
@@ -506,6 +591,8 @@ export function reset(): void {
   contextKeys.clear();
   treeViews.clear();
   contentProviders.clear();
+  webviewPanels.length = 0;
+  webviewSerializers.clear();
   registeredCommands.clear();
   configValues.clear();
   env.clipboard.text = '';
@@ -699,10 +786,23 @@ export const window = {
     const token = { isCancellationRequested: false, onCancellationRequested: new EventEmitter<void>().event };
     return task({ report: (value) => ui.progress.push({ title: options.title, message: value.message }) }, token);
   },
-  async showTextDocument(documentOrUri: FakeTextDocument | Uri): Promise<FakeTextEditor> {
+  async showTextDocument(documentOrUri: FakeTextDocument | Uri, options: { selection?: Range } = {}): Promise<FakeTextEditor> {
     const document = documentOrUri instanceof Uri ? await workspace.openTextDocument(documentOrUri) : documentOrUri;
     shownDocuments.push(document);
-    return setActiveEditor(document);
+    for (const panel of webviewPanels) if (panel.active) panel.setViewState(panel.visible, false);
+    const selection = options.selection && new Selection(options.selection.start, options.selection.end);
+    return setActiveEditor(document, selection);
+  },
+  createWebviewPanel(viewType: string, title: string, _show: unknown, options: Record<string, unknown> = {}): FakeWebviewPanel {
+    const panel = new FakeWebviewPanel(viewType, title, options);
+    webviewPanels.push(panel);
+    focusPanel(panel);
+    return panel;
+  },
+  registerWebviewPanelSerializer(viewType: string, serializer: { deserializeWebviewPanel(panel: FakeWebviewPanel, state: unknown): Thenable<void> }): Disposable {
+    if (webviewSerializers.has(viewType)) throw new Error(`fake vscode: a serializer for "${viewType}" is already registered`);
+    webviewSerializers.set(viewType, serializer);
+    return new Disposable(() => webviewSerializers.delete(viewType));
   },
   statusBarMessages: [] as string[],
   setStatusBarMessage(text: string): Disposable {
@@ -753,6 +853,12 @@ export const workspace = {
       if (!relative.startsWith('..') && !path.isAbsolute(relative)) return relative.split(path.sep).join('/');
     }
     return target;
+  },
+  fs: {
+    async stat(uri: Uri): Promise<{ type: FileType; size: number }> {
+      const stat = fs.statSync(uri.fsPath);
+      return { type: stat.isFile() ? FileType.File : stat.isDirectory() ? FileType.Directory : FileType.Unknown, size: stat.size };
+    },
   },
   registerTextDocumentContentProvider(scheme: string, provider: TextDocumentContentProvider): Disposable {
     if (contentProviders.has(scheme)) throw new Error(`fake vscode: a provider for "${scheme}" is already registered`);

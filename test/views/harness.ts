@@ -312,6 +312,25 @@ export function scratchDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'claudemesh-views-'));
 }
 
+/** The chat panel in front, with its page loaded (what media/chat.js does first: say it is ready). */
+export function frontChat(): vscode.FakeWebviewPanel {
+  const panel = vscode.webviewPanels.filter((p) => !p.disposed && p.active).pop();
+  if (!panel) throw new Error(`no chat panel is in front (panels: ${vscode.webviewPanels.map((p) => p.title).join(', ') || 'none'})`);
+  if (!panel.webview.posted.some((m) => m.type === 'state')) panel.webview.fromPage({ type: 'ready' });
+  return panel;
+}
+
+/** The page as the patches built it: each item's latest HTML, in the latest order, joined. */
+export function chatHtml(panel: vscode.FakeWebviewPanel): string {
+  const html = new Map<string, string>();
+  let order: string[] = [];
+  for (const patch of panel.webview.postedOf('patch')) {
+    for (const [id, item] of Object.entries(patch.html as Record<string, string>)) html.set(id, item);
+    order = patch.order as string[];
+  }
+  return order.map((id) => html.get(id) ?? `<missing ${id}>`).join('\n');
+}
+
 /** Every message, quick pick and input box the test scripted was used as intended. */
 export function assertScriptUsed(): void {
   if (vscode.ui.scriptErrors.length) throw new Error(`the scripted user was confused:\n${vscode.ui.scriptErrors.join('\n')}`);

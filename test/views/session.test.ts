@@ -11,7 +11,7 @@ import type { InboundMessage, MeshClientApi, StateChange } from '../../src/broke
 import { Running, start } from '../../src/extension';
 import * as vscode from '../support/fakeVscode';
 import { acked, FAST_TIMING, Member, MeshFixture } from '../support/meshFixture';
-import { assertScriptUsed, scratchDir, useConfig } from './harness';
+import { assertScriptUsed, frontChat, scratchDir, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const labels = (nodes: vscode.TreeNode[]) => nodes.map((n) => n.label);
@@ -73,10 +73,12 @@ describe('a whole session against the local broker', function () {
     assert.deepEqual(labels(await vscode.readTree('claudemesh.peers')), ['me (you)', 'bob']);
   });
 
-  it('sends a message that reaches the scripted peer and shows it in Messages', async () => {
-    vscode.ui.queue.quickPick.push('bob', 'next');
-    vscode.ui.queue.inputBox.push('hello bob 41c2');
+  it("sends a message from bob's chat panel that reaches him and shows it in Messages", async () => {
+    vscode.ui.queue.quickPick.push('bob');
     await vscode.commands.executeCommand('claudemesh.sendMessage');
+    const chat = frontChat();
+    assert.equal(chat.title, 'bob');
+    chat.webview.fromPage({ type: 'send', text: 'hello bob 41c2', priority: 'next' });
     await vscode.until(() => bobInbox.some((m) => m.text === 'hello bob 41c2'), 'bob to receive the message');
     assert.equal(bobInbox.find((m) => m.text === 'hello bob 41c2')?.kind, 'direct');
     await vscode.until(() => mine().outbox.every((row) => acked(row)), 'the send to be acknowledged');
@@ -84,10 +86,15 @@ describe('a whole session against the local broker', function () {
     assert.deepEqual([conversation.label, conversation.description], ['bob', 'you: hello bob 41c2']);
   });
 
-  it('raises a notification with Reply for an inbound message, and the reply reaches the sender', async () => {
+  it("raises a notification with Reply for an inbound message; Reply opens bob's panel and the answer reaches him", async () => {
+    // The user went back to their code: bob's panel from the test before is in the background.
+    frontChat().hide();
     vscode.ui.onMessage = (m) => (m.message.startsWith('bob:') ? 'Reply' : undefined);
-    vscode.ui.queue.inputBox.push('pong 9d1e');
     await bob.send(mine().sessionPubkey, 'ping 5b7a', { label: 'me' });
+    await vscode.until(() => vscode.webviewPanels.some((p) => p.title === 'bob' && p.reveals > 0), "Reply to bring bob's panel to the front");
+    const chat = frontChat();
+    assert.ok(chat.webview.postedOf('focus').length, 'the composer has the cursor');
+    chat.webview.fromPage({ type: 'send', text: 'pong 9d1e', priority: 'next' });
     await vscode.until(() => bobInbox.some((m) => m.text === 'pong 9d1e'), 'the reply to reach bob');
     const toast = vscode.ui.messages.find((m) => m.message.startsWith('bob:'));
     assert.deepEqual(toast && [toast.message, toast.items], ['bob: ping 5b7a', ['Reply', 'Open']]);

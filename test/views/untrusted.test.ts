@@ -11,7 +11,7 @@ import { docUri, parseDocUri } from '../../src/views/documents';
 import { block, documentJson, documentText, escapeMarkdown, inline, markdown } from '../../src/views/untrusted';
 import { hostile, huge, LINKS, MALLORY } from '../support/mallory';
 import * as vscode from '../support/fakeVscode';
-import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { assertScriptUsed, chatHtml, fakePeer, FakeMeshClient, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const HIDDEN = /[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
@@ -35,7 +35,7 @@ function assertInertDocument(document: vscode.FakeTextDocument, language: string
   assert.doesNotMatch(text, /command:|vscode:/i, `${where} has a command URI`);
   assert.doesNotMatch(text, HIDDEN, `${where} has a hidden character`);
   assert.doesNotMatch(path.posix.basename(document.uri.path), /\.(md|markdown|html?|sh|xml|svg)$|^Makefile$/i, `${where} file name picks a language`);
-  if (language === 'plaintext') assert.match(text.split('\n')[0], /^Claudemesh (conversation|skill|memory), shown as plain text; links in it are disabled\.$/);
+  if (language === 'plaintext') assert.match(text.split('\n')[0], /^Claudemesh (skill|memory), shown as plain text; links in it are disabled\.$/);
   assert.ok(text.includes('Mallory') || text.includes('evil'), `${where} shows Mallory's text at all`);
 }
 
@@ -76,9 +76,9 @@ describe('the rule for outside text', () => {
   });
 
   it('keeps a peer name from choosing a document path or language, and round-trips the reference', () => {
-    const uri = docUri({ kind: 'chat', meshId: 'm1', key: '@ops/team' }, '../../etc/passwd.md');
-    assert.equal(uri.path, '/chat/______etc_passwd_md (conversation)');
-    assert.deepEqual(parseDocUri(uri), { kind: 'chat', meshId: 'm1', key: '@ops/team' });
+    const uri = docUri({ kind: 'memory', meshId: 'm1', id: '@ops/team' }, '../../etc/passwd.md');
+    assert.equal(uri.path, '/memory/______etc_passwd_md (memory)');
+    assert.deepEqual(parseDocUri(uri), { kind: 'memory', meshId: 'm1', id: '@ops/team' });
     assert.equal(docUri({ kind: 'skill', meshId: 'm1', name: 'Makefile' }, 'Makefile').path, '/skill/Makefile (skill)');
     assert.equal(docUri({ kind: 'state', meshId: 'm1', key: 'a.schema' }, 'a.schema').path, '/state/a_schema (shared state).json');
   });
@@ -193,14 +193,17 @@ describe('Mallory on every surface', () => {
     // Sending to her while offline ("saved") and a send the outbox failed at once.
     client.setConnection({ kind: 'disconnected' });
     vscode.ui.queue.message.push('Send Anyway');
-    vscode.ui.queue.quickPick.push((items) => items.find((i) => i.label.startsWith('Mallory')), 'next');
-    vscode.ui.queue.inputBox.push('hello');
+    vscode.ui.queue.quickPick.push((items) => items.find((i) => i.label.startsWith('Mallory')));
     await vscode.commands.executeCommand('claudemesh.sendMessage', { meshId: client.mesh.meshId });
+    frontChat().webview.fromPage({ type: 'send', text: 'hello', priority: 'next' });
     client.setConnection({ kind: 'connected', presenceId: 'p', displayName: 'me' });
-    client.send = async (target, text, options) => ({ ...(await FakeMeshClient.prototype.send.call(client, target, text, options)), status: 'failed', lastError: hostile('refused') });
-    vscode.ui.queue.quickPick.push((items) => items.find((i) => i.label.startsWith('@')), 'next');
-    vscode.ui.queue.inputBox.push('hello group');
+    client.send = async () => {
+      throw new Error(hostile('refused'));
+    };
+    vscode.ui.queue.quickPick.push((items) => items.find((i) => i.label.startsWith('@')));
     await vscode.commands.executeCommand('claudemesh.sendMessage', { meshId: client.mesh.meshId });
+    frontChat().webview.fromPage({ type: 'send', text: 'hello group', priority: 'next' });
+    await vscode.until(() => vscode.ui.messages.some((m) => m.message.includes('refused')), 'the refused send to be reported');
     // A command failing with her text in the error.
     client.listState = async () => {
       throw new Error(hostile('thrown'));
@@ -246,14 +249,28 @@ describe('Mallory on every surface', () => {
       assertInert(String(box.title ?? ''), 'input box title', 200);
       assertInert(String(box.prompt ?? ''), 'input box prompt', 300);
     }
-    assert.ok(vscode.ui.inputBoxes.some((b) => String(b.title).startsWith('Message to Mallory')));
     assert.ok(vscode.ui.inputBoxes.some((b) => String(b.title).startsWith('Set State: Makefile [sentinel] (command:')));
+    const panel = vscode.webviewPanels.find((p) => p.title.startsWith('Mallory'));
+    assert.ok(panel, 'Send Message opened her chat panel');
+    assertInert(panel.title, 'chat panel title', 200);
+  });
+
+  it('shows her conversation in a chat panel with no link, image, script, style or hidden character of hers', async () => {
+    client.receive({ senderPubkey: mallory.pubkey, text: MALLORY.message });
+    client.receive({ senderPubkey: mallory.pubkey, text: huge('second message') });
+    const [conversation] = await teamRows('claudemesh.messages');
+    await vscode.commands.executeCommand('claudemesh.openConversation', conversation.element);
+    const chat = frontChat();
+    const html = chatHtml(chat);
+    assert.ok(html.includes('Mallory'), 'her messages are shown at all');
+    const tags = [...html.matchAll(/<[^>]*>/g)].join('');
+    assert.doesNotMatch(tags, /\shref=|\ssrc=|\sstyle=|\son\w+=|<(img|script|style|iframe|object|embed|svg|form|input|link|meta)\b/i);
+    assert.doesNotMatch(html, HIDDEN, 'a hidden character reached the page');
+    assertInert(chat.title, 'chat panel title', 200);
+    for (const header of chat.webview.postedOf('header')) for (const value of Object.values(header.header as Record<string, string>)) assertInert(value, 'chat panel header', 400);
   });
 
   it('opens each of her documents as plain text or JSON, with nothing to click and nothing to fetch', async () => {
-    client.receive({ senderPubkey: mallory.pubkey, text: MALLORY.message });
-    const [conversation] = await teamRows('claudemesh.messages');
-    await vscode.commands.executeCommand('claudemesh.openConversation', conversation.element);
     const [skill] = await teamRows('claudemesh.skills');
     await vscode.commands.executeCommand('claudemesh.openSkill', skill.element);
     vscode.ui.queue.inputBox.push('anything');
@@ -263,14 +280,14 @@ describe('Mallory on every surface', () => {
     for (const state of await teamRows('claudemesh.state')) await vscode.commands.executeCommand('claudemesh.openStateJson', state.element);
 
     const shown = vscode.shownDocuments;
-    assert.equal(shown.length, 3 + Object.keys(MALLORY.state).length);
-    for (const document of shown.slice(0, 3)) assertInertDocument(document, 'plaintext');
-    for (const document of shown.slice(3)) {
+    assert.equal(shown.length, 2 + Object.keys(MALLORY.state).length);
+    for (const document of shown.slice(0, 2)) assertInertDocument(document, 'plaintext');
+    for (const document of shown.slice(2)) {
       assertInertDocument(document, 'json');
       const envelope = JSON.parse(document.getText());
       assert.deepEqual(Object.keys(envelope), ['key', 'updatedBy', 'updatedAt', 'value'], 'the root is ours: no $schema of hers');
       assert.deepEqual(envelope.value, MALLORY.state[envelope.key], 'the value itself is intact');
     }
-    assert.match(shown[1].getText(), /^Name: notes\.md \[sentinel\] \(command\[:\]claudemeshSentinel\.touch\)$/m, 'the skill header is one escaped line per field');
+    assert.match(shown[0].getText(), /^Name: notes\.md \[sentinel\] \(command\[:\]claudemeshSentinel\.touch\)$/m, 'the skill header is one escaped line per field');
   });
 });

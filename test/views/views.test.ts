@@ -15,7 +15,7 @@ import { ActivityLog } from '../../src/views/activityLog';
 import type { OutboxRow } from '../../src/broker/types';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/ctx';
-import { assertScriptUsed, fakePeer, FakeMeshClient, FakeRun, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { assertScriptUsed, chatHtml, fakePeer, FakeMeshClient, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const alice = fakePeer({ pubkey: hexKey('a1'), displayName: 'alice', summary: 'fixing the build', hostname: 'alice-laptop', groups: [{ name: 'devs' }] });
@@ -246,12 +246,13 @@ describe('views, status bar and commands over scripted clients', () => {
   });
 
   describe('notifications', () => {
-    it('raises a notification with Reply and Open for a direct message, and Reply sends the answer', async () => {
+    it("raises a notification with Reply and Open for a direct message; Reply opens alice's panel and sends the answer", async () => {
       const { client } = await startOne();
       client.setPeers([alice]);
       vscode.ui.onMessage = (m) => (m.message.startsWith('alice:') ? 'Reply' : undefined);
-      vscode.ui.queue.inputBox.push('on it');
       client.receive({ senderPubkey: alice.pubkey, text: 'can you look at the build?' });
+      await vscode.until(() => vscode.webviewPanels.length === 1, "alice's chat panel to open");
+      frontChat().webview.fromPage({ type: 'send', text: 'on it', priority: 'next' });
       await vscode.until(() => client.calls.some((c) => c.method === 'send'), 'the reply to be sent');
       const toast = vscode.ui.messages.find((m) => m.message.startsWith('alice:'));
       assert.deepEqual(toast && [toast.message, toast.items], ['alice: can you look at the build?', ['Reply', 'Open']]);
@@ -313,8 +314,8 @@ describe('views, status bar and commands over scripted clients', () => {
       client.setPeers([alice]);
       vscode.ui.queue.message.push('Open');
       client.receive({ senderPubkey: alice.pubkey, text: 'look' });
-      await vscode.until(() => vscode.shownDocuments.length === 1, 'the conversation to open');
-      assert.match(vscode.shownDocuments[0].getText(), /look/);
+      await vscode.until(() => vscode.webviewPanels.length === 1, 'the conversation to open');
+      assert.match(chatHtml(frontChat()), /<p>look<\/p>/);
       client.receive({ senderPubkey: alice.pubkey, text: 'while you read' });
       assert.equal(vscode.ui.messages.length, 1, 'no second toast');
       await vscode.until(async () => (await vscode.readTree('claudemesh.messages'))[0].description === 'while you read', 'the new message to show');
@@ -344,9 +345,9 @@ describe('views, status bar and commands over scripted clients', () => {
 
       const conversation = tree.find((n) => n.label === 'alice')!;
       await vscode.commands.executeCommand(conversation.command!, conversation.element);
-      const shown = vscode.shownDocuments.pop()!;
-      assert.equal(shown.uri.scheme, 'claudemesh');
-      assert.match(shown.getText(), /alice:\n {4}first\n {4}second line/);
+      const chat = frontChat();
+      assert.equal(chat.title, 'alice');
+      assert.match(chatHtml(chat), /<span class="from">alice<\/span>.*<p>first<br>\nsecond line<\/p>/s);
       tree = await vscode.readTree('claudemesh.messages');
       assert.equal(tree.find((n) => n.label === 'alice')?.description?.includes('unread'), false);
       assert.deepEqual(vscode.treeViews.get('claudemesh.messages')?.badge, { value: 1, tooltip: '1 unread message' });
@@ -494,12 +495,13 @@ describe('views, status bar and commands over scripted clients', () => {
   });
 
   describe('commands', () => {
-    it('sends a message to a peer picked by name with the chosen priority', async () => {
+    it("opens the chat panel of a peer picked by name, whose composer sends with the chosen priority", async () => {
       const { client } = await startOne();
       client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me' }), alice]);
-      vscode.ui.queue.quickPick.push('alice', 'now');
-      vscode.ui.queue.inputBox.push('ship it');
+      vscode.ui.queue.quickPick.push('alice');
       await vscode.commands.executeCommand('claudemesh.sendMessage');
+      frontChat().webview.fromPage({ type: 'send', text: 'ship it', priority: 'now' });
+      await vscode.until(() => client.calls.some((c) => c.method === 'send'), 'the message to be sent');
       assert.deepEqual(client.calls.find((c) => c.method === 'send')?.args, [alice.pubkey, 'ship it', { priority: 'now', label: 'alice' }]);
       const targets = vscode.ui.quickPicks[0].items.filter((i) => i.kind !== vscode.QuickPickItemKind.Separator).map((i) => i.label);
       assert.deepEqual(targets, ['alice', '@devs', '*'], 'peers except me, then groups, then everyone');
@@ -515,7 +517,7 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.ok(!client.calls.some((c) => c.method === 'send'));
     });
 
-    it('sends the selection as a fenced block under its workspace-relative path and lines', async () => {
+    it('attaches the selection to the peer\'s composer and sends it as a fenced block under its workspace-relative path and lines', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);
       const file = path.join(dir, 'src', 'a.ts');
@@ -523,6 +525,10 @@ describe('views, status bar and commands over scripted clients', () => {
       vscode.setActiveEditor(document, new vscode.Selection(new vscode.Position(1, 0), new vscode.Position(3, 0)));
       vscode.ui.queue.quickPick.push('alice');
       await vscode.commands.executeCommand('claudemesh.sendSelection');
+      const chat = frontChat();
+      assert.deepEqual(chat.webview.postedOf('draft').pop()?.draft, { text: '', priority: 'next', attachment: 'src/a.ts · lines 2–3 · typescript' });
+      chat.webview.fromPage({ type: 'send', text: '', priority: 'next' });
+      await vscode.until(() => client.calls.some((c) => c.method === 'send'), 'the snippet to be sent');
       assert.equal(client.calls.find((c) => c.method === 'send')?.args[1], 'src/a.ts:2-3\n```typescript\nconst x = `a`;\nreturn x;\n```');
     });
 

@@ -648,11 +648,23 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   { id: 'claudemesh.refreshPeers', run: (app) => app.presence.refreshNow() },
-  { id: 'claudemesh.refreshState', online: (app, client) => app.state.reload(client) },
+  {
+    id: 'claudemesh.refreshState',
+    online: async (app, client) => {
+      await app.state.reload(client);
+      app.documents.refreshOpened(client.mesh.meshId, (ref) => ref.kind === 'state');
+    },
+  },
   { id: 'claudemesh.shareSkill', online: shareSkill },
   { id: 'claudemesh.openSkill', online: openSkill },
   { id: 'claudemesh.removeSkill', online: removeSkill },
-  { id: 'claudemesh.refreshSkills', online: (app, client) => app.skills.reload(client) },
+  {
+    id: 'claudemesh.refreshSkills',
+    online: async (app, client) => {
+      await app.skills.reload(client);
+      app.documents.refreshOpened(client.mesh.meshId, (ref) => ref.kind === 'skill');
+    },
+  },
   { id: 'claudemesh.setStatus', online: setStatus },
   { id: 'claudemesh.setSummary', online: setSummary },
   { id: 'claudemesh.toggleVisibility', online: toggleVisibility },

@@ -154,6 +154,8 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
   private readonly due = new Map<string, vscode.Uri>();
   /** The last text handed out per chat document, so new messages are appended to it rather than all re-rendered. */
   private readonly rendered = new Map<string, { conversation: Conversation; count: number; last: ConversationEntry | undefined; text: string }>();
+  /** Every state, skill and memory document opened, so it follows what it shows instead of staying a snapshot. */
+  private readonly opened = new Map<string, vscode.Uri>();
   private readonly subscriptions: vscode.Disposable[];
 
   constructor(
@@ -172,6 +174,10 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
           for (const uri of uris.values()) this.refreshWhenVisible(uri);
         }
       }),
+      // A state value changed (a peer's write, or the user's own Edit State, which the client reflects).
+      ctx.onDidChangeSharedState(({ client, change }) => this.refreshOpened(client.mesh.meshId, (ref) => ref.kind === 'state' && ref.key === change.key)),
+      // Skills and memories have no change push: a (re)connect re-reads them, and so do their documents.
+      ctx.onDidChangeConnection((client) => client.state.kind === 'connected' && this.refreshOpened(client.mesh.meshId, () => true)),
       vscode.window.onDidChangeVisibleTextEditors((editors) => {
         for (const editor of editors) {
           const id = editor.document.uri.toString();
@@ -254,9 +260,18 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     }
   }
 
-  /** Asks VS Code to re-read a document, e.g. after a state value changed. */
+  /** Asks VS Code to re-read a document (opening one does, so it never shows an older copy); it then follows changes. */
   refresh(uri: vscode.Uri): void {
+    if (parseDocUri(uri)?.kind !== 'chat') this.opened.set(uri.toString(), uri);
     this.changed.fire(uri);
+  }
+
+  /** Re-reads the opened state, skill and memory documents of a mesh that `match`, when they are in view. */
+  refreshOpened(meshId: string, match: (ref: DocRef) => boolean): void {
+    for (const uri of this.opened.values()) {
+      const ref = parseDocUri(uri);
+      if (ref && ref.meshId === meshId && match(ref)) this.refreshWhenVisible(uri);
+    }
   }
 
   dispose(): void {

@@ -591,6 +591,24 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.match(vscode.window.statusBarMessages.at(-1) ?? '', /Copied the value of meeting/);
     });
 
+    it('keeps an open shared-state document current: a change to its key re-reads it, other keys do not', async () => {
+      const { run: started, client } = await startOne();
+      client.stateEntries.set('build', { key: 'build', value: 'red', updatedBy: 'bob', updatedAt: '' });
+      client.stateEntries.set('release', { key: 'release', value: '0.1', updatedBy: 'bob', updatedAt: '' });
+      await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.refreshState');
+      const [build] = await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.openStateJson', build.element);
+      const reread: string[] = [];
+      started.running.app.documents.onDidChange((uri) => reread.push(uri.toString()));
+      await client.setState('build', 'green');
+      await client.setState('release', '0.2');
+      await vscode.until(() => reread.length > 0, 'the open document to be re-read');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(reread.length, 1, 'only the document of the key that changed');
+      assert.match(await vscode.workspace.openTextDocument(vscode.Uri.parse(reread[0])).then((d) => d.getText()), /"value": "green"/);
+    });
+
     it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {
       const { client } = await startOne();
       const text = '---\nname: release-notes\ndescription: Write release notes\ntags: [docs, release]\n---\n# Steps\n1. Read the log\n';

@@ -97,13 +97,17 @@ export const busyPeer: DemoPeerBehaviour = {
   name: 'Linus',
   summary: 'Goes working and idle in turn',
   start(client, log) {
-    let working = false;
-    const toggle = async () => {
-      working = !working;
+    let working = true;
+    const announce = async () => {
       await client.setStatus(working ? 'working' : 'idle');
       await client.setSummary(working ? 'Working: refactoring the frame parser' : 'Idle: waiting for review');
     };
-    return drive(client, log, toggle, toggle);
+    // A (re)connect announces the current state and only the tick flips it: going idle makes the client reattach
+    // quietly (a drain trigger), and a flip on every connect would flip him straight back to working.
+    return drive(client, log, announce, async () => {
+      working = !working;
+      await announce();
+    });
   },
 };
 

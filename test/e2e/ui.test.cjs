@@ -72,6 +72,21 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
     lap(`status bar: "${text}"`);
   });
 
+  it("follows Linus's status change in the Peers view without any action (the broker pushes none)", async function () {
+    // Linus flips between working and idle every 15 s; the list is re-read every 15 s ± 2.5 s while a view is
+    // visible. So his row must change within one flip plus one period: 35 s.
+    const row = ui.treeItem(ui.pane(page, 'Peers'), 'Linus');
+    const before = (await row.innerText()).trim();
+    const deadline = Date.now() + 35_000;
+    let now = before;
+    while (now === before && Date.now() < deadline) {
+      await page.waitForTimeout(500);
+      now = (await row.innerText()).trim();
+    }
+    assert.notEqual(now, before, `Linus's row still reads "${before}" after 35 s`);
+    lap(`Linus: "${before}" → "${now}"`);
+  });
+
   it("opens Ada's chat panel from the Peers view", async function () {
     await ui.treeItem(ui.pane(page, 'Peers'), 'Ada').click();
     const panel = ui.chat(page);
@@ -135,5 +150,12 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
     assert.ok(await ui.inListView(frame, 'Ada here. You said: "Sent while the broker was down"'), 'the answer is in view');
     lap(`broker back, queued message delivered and answered; status bar: "${text}"`);
     assert.strictEqual(await ui.treeItem(ui.pane(page, 'Messages'), 'Sent while the broker was down', 'queued').count(), 0);
+  });
+
+  it('opens the Getting Started walkthrough from the command palette', async function () {
+    await ui.runCommand(page, 'Claudemesh: Get Started');
+    await page.getByText('Get Started with Claudemesh').first().waitFor({ timeout: 30_000 });
+    await page.getByText('See who is on the mesh').first().waitFor({ timeout: 30_000 });
+    lap('walkthrough open');
   });
 });

@@ -11,7 +11,7 @@ import type { ChatPanels } from './chat/panel';
 import { snippetOf } from './chat/panel';
 import type { Conversations } from './conversations';
 import { Ctx, readSettings } from './ctx';
-import { docUri, Documents, parseDocUri, showDocument } from './documents';
+import { docUri, Documents, parseDocUri, SCHEME, showDocument } from './documents';
 import { isSelected, saveJoinedMesh } from './identities';
 import type { MemoriesView } from './memoriesView';
 import { MemoryNode } from './memoriesView';
@@ -143,6 +143,11 @@ const sendMessage: MeshHandler = async (app, client, arg) => {
 /** The selection becomes a snippet card in the target's composer, to send with a note or as it is. */
 const sendSelection: MeshHandler = async (app, client, arg) => {
   const editor = vscode.window.activeTextEditor;
+  // A skill, memory or state document is a peer's text under our scheme: sending it on would pass it off as a file.
+  if (editor?.document.uri.scheme === SCHEME) {
+    void showInfo(say`Claudemesh: this is a document from the mesh, not one of your files; select text in a file of your workspace.`);
+    return;
+  }
   const snippet = editor && snippetOf(editor);
   if (!snippet) {
     void showInfo(say`Claudemesh: select some text in an editor first.`);

@@ -561,6 +561,15 @@ describe('views, status bar and commands over scripted clients', () => {
       for (const value of ['Friday 14:00', '42', 'true', '[1]', { a: 1 }, 42, false]) assert.deepEqual(parseStateValue(stateValueText(value)), value);
     });
 
+    it("refuses to send a selection from the extension's own documents", async () => {
+      const { client } = await startOne();
+      vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.parse('claudemesh:/skill/x'), 'a peer wrote this'));
+      vscode.window.activeTextEditor!.selection = new vscode.Selection(new vscode.Position(0, 0), new vscode.Position(0, 6));
+      await vscode.commands.executeCommand('claudemesh.sendSelection');
+      assert.match(vscode.ui.messages[0].message, /a document from the mesh, not one of your files/);
+      assert.ok(!client.calls.some((c) => c.method === 'send'));
+    });
+
     it('says who can read a message before it is typed: a DM is sealed, a group or broadcast is readable by the mesh', () => {
       assert.match(howItTravels(alice.pubkey), /end-to-end encrypted/);
       assert.match(howItTravels('@devs'), /group @devs; every member of the mesh can read it \(not end-to-end encrypted\)/);

@@ -20,7 +20,7 @@ export default defineConfig(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
-      // Matching control characters is the point of the code that cleans untrusted text (views/untrusted.ts).
+      // Matching control characters is the point of the code that cleans untrusted text (views/shared/untrusted.ts).
       'no-control-regex': 'off',
       // A `let` read by a closure before its one assignment (a shutdown handler registered before the server starts).
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],

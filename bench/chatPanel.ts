@@ -13,7 +13,7 @@ import type { OutboxRow } from '../src/broker/types';
 import { buildItems } from '../src/views/chat/model';
 import { ChatRenderer } from '../src/views/chat/render';
 import { formatSnippet } from '../src/views/chat/snippet';
-import type { ConversationEntry } from '../src/views/conversations';
+import type { ConversationEntry } from '../src/views/conversations/model';
 import { absoluteRow, now, Pair, ratioRow, Row } from './measure';
 
 const HISTORY = 1_000;

@@ -17,7 +17,7 @@ import type { MeshClient } from '../src/broker/client';
 import type { SessionKey } from '../src/broker/connection';
 import { encryptDirect, generateKeypair, SharedKeyCache } from '../src/broker/crypto';
 import { start } from '../src/extension';
-import type { MessagesView } from '../src/views/messagesView';
+import type { MessagesView } from '../src/views/conversations/tree';
 import * as vscode from '../test/support/fakeVscode';
 import { makeMesh, useConfig } from '../test/views/harness';
 import { median, now, Pair, ratioRow, Row, until } from './measure';

@@ -16,7 +16,7 @@ import type { SessionKey } from '../src/broker/connection';
 import { encryptDirect, generateKeypair, SharedKeyCache } from '../src/broker/crypto';
 import type { Peer, PeerStatus } from '../src/broker/types';
 import { start } from '../src/extension';
-import type { PeersView } from '../src/views/peersView';
+import type { PeersView } from '../src/views/peers/tree';
 import * as vscode from '../test/support/fakeVscode';
 import { makeMesh, useConfig } from '../test/views/harness';
 import { absoluteRow, median, now, Pair, ratioRow, Row, until } from './measure';

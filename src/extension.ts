@@ -4,20 +4,21 @@
  */
 import * as vscode from 'vscode';
 import { ChatPanels } from './views/chat/panel';
-import { registerCommands, App } from './views/commands';
-import { Conversations } from './views/conversations';
-import { ClientFactory, Ctx } from './views/ctx';
-import { Documents, SCHEME } from './views/documents';
-import { MemoriesView } from './views/memoriesView';
-import { MessagesView } from './views/messagesView';
-import { Notifications } from './views/notifications';
-import { say, showError } from './views/notify';
-import { PeersView } from './views/peersView';
-import { PeerListPoller } from './views/presence';
-import { SkillsView } from './views/skillsView';
-import { StateView } from './views/stateView';
+import type { App } from './views/app';
+import { registerCommands } from './views/commands';
+import { Conversations } from './views/conversations/model';
+import { ClientFactory, Ctx } from './views/shared/ctx';
+import { Documents, SCHEME } from './views/shared/documents';
+import { MemoriesView } from './views/memories/tree';
+import { MessagesView } from './views/conversations/tree';
+import { Notifications } from './views/conversations/notifications';
+import { say, showError } from './views/shared/notify';
+import { PeersView } from './views/peers/tree';
+import { PeerListPoller } from './views/peers/presence';
+import { SkillsView } from './views/skills/tree';
+import { StateView } from './views/state/tree';
 import { StatusBar } from './views/statusBar';
-import { errorMessage } from './views/text';
+import { errorMessage } from './views/shared/text';
 
 export interface Running {
   app: App;

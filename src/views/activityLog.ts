@@ -2,11 +2,11 @@
  * The log tells the story of a session at info level: who joined, came back or left, and what happened to each
  * message the user sent (held for an offline peer, resent, delivered, failed). It names messages by id and recipient,
  * never by their text, and holds no secret. (Connection changes and their reasons are logged where they happen, in
- * ctx.ts; a broadcast that may not have been sent and a DM that was not delivered, in the outbox.)
+ * shared/ctx.ts; a broadcast that may not have been sent and a DM that was not delivered, in the outbox.)
  */
 import type * as vscode from 'vscode';
 import type { MeshClientApi, OutboxRow, PresenceEvent } from '../broker/types';
-import { inline } from './untrusted';
+import { inline } from './shared/untrusted';
 
 const PRESENCE: Partial<Record<PresenceEvent['event'], string>> = {
   peer_joined: 'joined',

@@ -4,11 +4,11 @@
  */
 import * as vscode from 'vscode';
 import type { ConnectionState, MeshClientApi, OutboxRow } from '../broker/types';
-import type { Conversations } from './conversations';
-import type { Ctx } from './ctx';
-import { describeState } from './meshTree';
-import { plural, shortKey } from './text';
-import { inline, markdown } from './untrusted';
+import type { Conversations } from './conversations/model';
+import type { Ctx } from './shared/ctx';
+import { describeState } from './shared/meshTree';
+import { plural, shortKey } from './shared/text';
+import { inline, markdown } from './shared/untrusted';
 
 /** The only commands a tooltip link may run. */
 export const TOOLTIP_COMMANDS = ['claudemesh.chooseDefaultMesh', 'claudemesh.reconnect', 'claudemesh.connect', 'claudemesh.showLogs', 'claudemesh.openPeers', 'claudemesh.joinMesh'];

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import type { OutboxRow } from '../../src/broker/types';
-import type { ConversationEntry } from '../../src/views/conversations';
+import type { ConversationEntry } from '../../src/views/conversations/model';
 import { isAllowedLink } from '../../src/views/chat/escape';
 import { renderMarkdown } from '../../src/views/chat/markdown';
 import { buildItems, ChatItem, MessageItem, outgoingStatus } from '../../src/views/chat/model';

@@ -141,10 +141,10 @@ describe('the manifest', () => {
       'claudemesh.presenceNotifications': false,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(properties[key]?.default, value, key);
-    const read = fs.readFileSync(path.join(root, 'src/views/ctx.ts'), 'utf8').match(/config\.get<[^>]+>\('(\w+)'/g) ?? [];
+    const read = fs.readFileSync(path.join(root, 'src/views/shared/ctx.ts'), 'utf8').match(/config\.get<[^>]+>\('(\w+)'/g) ?? [];
     for (const call of read) {
       const key = /'(\w+)'/.exec(call)![1];
-      assert.ok(properties[`claudemesh.${key}`], `src/views/ctx.ts reads claudemesh.${key}, which is not contributed`);
+      assert.ok(properties[`claudemesh.${key}`], `src/views/shared/ctx.ts reads claudemesh.${key}, which is not contributed`);
     }
   });
 });

@@ -1,13 +1,13 @@
 /**
- * The peer-list schedule (src/views/presence.ts) with scripted timers, a scripted clock and scripted views: when it
+ * The peer-list schedule (src/views/peers/presence.ts) with scripted timers, a scripted clock and scripted views: when it
  * reads, how often, and what bounds the cost.
  */
 import { strict as assert } from 'node:assert';
 import * as vscode from '../support/fakeVscode';
 import { generateKeypair } from '../../src/broker/crypto';
 import type { Peer } from '../../src/broker/types';
-import type { Ctx } from '../../src/views/ctx';
-import { PeerListPoller, Timers } from '../../src/views/presence';
+import type { Ctx } from '../../src/views/shared/ctx';
+import { PeerListPoller, Timers } from '../../src/views/peers/presence';
 import { FakeMeshClient, makeMesh } from './harness';
 
 /** Timers that fire only when the test says so. */

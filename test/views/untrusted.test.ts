@@ -1,5 +1,5 @@
 /**
- * The one rule for outside text (src/views/untrusted.ts), and Mallory (test/support/mallory.ts) passed through every
+ * The one rule for outside text (src/views/shared/untrusted.ts), and Mallory (test/support/mallory.ts) passed through every
  * surface the extension has: tree labels, descriptions, tooltips and messages, quick picks, input-box titles,
  * notifications, the status bar, and every document. Whatever she wrote must arrive inert.
  */
@@ -7,8 +7,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Peer } from '../../src/broker/types';
-import { docUri, parseDocUri } from '../../src/views/documents';
-import { block, documentJson, documentText, escapeMarkdown, inline, markdown } from '../../src/views/untrusted';
+import { docUri, parseDocUri } from '../../src/views/shared/documents';
+import { block, documentJson, documentText, escapeMarkdown, inline, markdown } from '../../src/views/shared/untrusted';
 import { hostile, huge, LINKS, MALLORY } from '../support/mallory';
 import * as vscode from '../support/fakeVscode';
 import { assertScriptUsed, chatHtml, fakePeer, FakeMeshClient, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
@@ -83,10 +83,10 @@ describe('the rule for outside text', () => {
     assert.equal(docUri({ kind: 'state', meshId: 'm1', key: 'a.schema' }, 'a.schema').path, '/state/a_schema (shared state).json');
   });
 
-  it('is the only way to a notification: nothing but notify.ts calls vscode.window.show*Message', () => {
+  it('is the only way to a notification: nothing but shared/notify.ts calls vscode.window.show*Message', () => {
     const dir = path.join(root, 'src');
     const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
-    const offenders = files.filter((f) => !f.endsWith(path.join('views', 'notify.ts')) && /show(Information|Warning|Error)Message/.test(fs.readFileSync(path.join(dir, f), 'utf8')));
+    const offenders = files.filter((f) => !f.endsWith(path.join('views', 'shared', 'notify.ts')) && /show(Information|Warning|Error)Message/.test(fs.readFileSync(path.join(dir, f), 'utf8')));
     assert.ok(files.length > 10);
     assert.deepEqual(offenders, []);
   });

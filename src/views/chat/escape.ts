@@ -11,7 +11,7 @@ export function isAllowedLink(url: string): boolean {
 
 /**
  * Bidi embeddings, overrides and isolates, direction marks, zero-width and other invisible format characters (the set
- * untrusted.ts marks on the other surfaces): each becomes a visible mark like ⟦U+202E⟧, so a name or link text cannot
+ * shared/untrusted.ts marks on the other surfaces): each becomes a visible mark like ⟦U+202E⟧, so a name or link text cannot
  * reorder or hide what the reader sees. Brackets unlike Markdown's, so a mark can never become part of a link.
  */
 const INVISIBLE = /[\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]/g;

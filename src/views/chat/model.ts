@@ -4,7 +4,7 @@
  * so the unit tests and the bench build it directly.
  */
 import type { OutboxRow, Priority } from '../../broker/types';
-import type { ConversationEntry } from '../conversations';
+import type { ConversationEntry } from '../conversations/model';
 import { parseSnippet, Snippet } from './snippet';
 
 export interface StatusView {

@@ -4,8 +4,8 @@
  * the history's). Message bodies are rendered once per message: their text never changes.
  * DOM ids are ours (`k1`, `k2`, …), never a peer-chosen message id. No vscode import (unit tests, bench).
  */
-import { ago } from '../text';
-import { inline } from '../untrusted';
+import { ago } from '../shared/text';
+import { inline } from '../shared/untrusted';
 import { escapeHtml, showBidiControls } from './escape';
 import type * as Markdown from './markdown';
 import type { Env } from './markdown';
@@ -106,7 +106,7 @@ export class ChatRenderer {
   private itemHtml(id: string, item: ChatItem, body: string, now: number): string {
     if (item.type === 'day') return `<div class="day" id="${id}" role="separator" aria-label="${text(item.label)}"><span>${text(item.label)}</span></div>`;
     if (item.type === 'unread') return `<div class="unread" id="${id}" role="separator" aria-label="New messages below"><span>New</span></div>`;
-    // A name is one line under the rule of every other surface (untrusted.ts), escaped for HTML.
+    // A name is one line under the rule of every other surface (shared/untrusted.ts), escaped for HTML.
     const from = escapeHtml(inline(item.from, 120));
     const absolute = escapeHtml(absoluteTime(item.at));
     const when = `<time data-at="${item.at}" datetime="${new Date(item.at).toISOString()}" title="${absolute}" tabindex="0">${escapeHtml(ago(item.at, now))}</time>`;

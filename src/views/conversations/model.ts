@@ -5,9 +5,10 @@
  * Read markers are kept in workspaceState so unread counts survive a reload.
  */
 import * as vscode from 'vscode';
-import type { InboundMessage, MeshClientApi, OutboxRow, Peer } from '../broker/types';
-import type { Ctx } from './ctx';
-import { shortKey } from './text';
+import type { InboundMessage, MeshClientApi, OutboxRow, Peer } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { shortKey } from '../shared/text';
+import { inline } from '../shared/untrusted';
 
 export const EVERYONE = '*';
 
@@ -38,6 +39,13 @@ export function conversationKeyOf(message: InboundMessage): string {
 
 function kindOf(key: string): Conversation['kind'] {
   return key === EVERYONE ? 'everyone' : key.startsWith('@') ? 'group' : 'direct';
+}
+
+/** What the message prompt says about who can read it: only a DM is sealed for one session (docs/protocol.md §5). */
+export function howItTravels(targetSpec: string): string {
+  if (targetSpec === EVERYONE) return 'Sent to everyone on the mesh; every member can read it (not end-to-end encrypted)';
+  if (targetSpec.startsWith('@')) return `Sent to the group ${inline(targetSpec)}; every member of the mesh can read it (not end-to-end encrypted)`;
+  return 'Sent end-to-end encrypted: only this peer\'s session can read it';
 }
 
 /** One names map per peer list: MeshClient.peers is the same array until the list changes. */

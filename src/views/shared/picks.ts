@@ -1,8 +1,8 @@
 /** Quick picks and input boxes shared by several commands. */
 import * as vscode from 'vscode';
-import type { MeshClientApi, Peer } from '../broker/types';
-import { EVERYONE } from './conversations';
-import { visiblePeers } from './peersView';
+import type { MeshClientApi, Peer } from '../../broker/types';
+import { EVERYONE } from '../conversations/model';
+import { visiblePeers } from '../peers/tree';
 import { plural } from './text';
 import { inline } from './untrusted';
 

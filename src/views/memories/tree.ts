@@ -3,11 +3,11 @@
  * last Recall, with Forget inline. The broker has no "list memories" request, so these are all the view can know.
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi, Memory } from '../broker/types';
-import type { Ctx } from './ctx';
-import { memberLabel, when } from './text';
-import { MeshTree } from './meshTree';
-import { block, inline } from './untrusted';
+import type { MeshClientApi, Memory } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { memberLabel, when } from '../shared/text';
+import { MeshTree } from '../shared/meshTree';
+import { block, inline } from '../shared/untrusted';
 
 export class MemoryNode {
   readonly type = 'memory';

@@ -6,9 +6,9 @@
  * `list_peers` in flight per mesh, and none sooner than `minGapMs` after the last one unless the user asks.
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi } from '../broker/types';
-import type { Ctx } from './ctx';
-import { errorMessage } from './text';
+import type { MeshClientApi } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { errorMessage } from '../shared/text';
 
 /** Something that can be seen: a tree view, and later a panel. */
 export interface Visible {

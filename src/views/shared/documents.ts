@@ -9,8 +9,8 @@
  * guesses a language from the first line), and showDocument sets the language once more after opening.
  */
 import * as vscode from 'vscode';
-import type { Memory, OutboxStatus, Skill } from '../broker/types';
-import type { Conversation, ConversationEntry, Conversations } from './conversations';
+import type { Memory, OutboxStatus, Skill } from '../../broker/types';
+import type { Conversation, ConversationEntry, Conversations } from '../conversations/model';
 import type { Ctx } from './ctx';
 import { documentJson, documentLine, documentText, inline } from './untrusted';
 

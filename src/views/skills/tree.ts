@@ -3,11 +3,11 @@
  * share/remove, and on Refresh.
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi, SkillSummary } from '../broker/types';
-import type { Ctx } from './ctx';
-import { memberLabel, when } from './text';
-import { CachedMeshTree } from './meshTree';
-import { block, inline } from './untrusted';
+import type { MeshClientApi, SkillSummary } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { memberLabel, when } from '../shared/text';
+import { CachedMeshTree } from '../shared/meshTree';
+import { block, inline } from '../shared/untrusted';
 
 export class SkillNode {
   readonly type = 'skill';

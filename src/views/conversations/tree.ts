@@ -5,12 +5,12 @@
  * also shows on the activity-bar container.
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi, OutboxRow, OutboxStatus } from '../broker/types';
-import { Conversation, ConversationChange, Conversations } from './conversations';
-import type { Ctx } from './ctx';
-import { MeshTree } from './meshTree';
-import { plural } from './text';
-import { block, inline } from './untrusted';
+import type { MeshClientApi, OutboxRow, OutboxStatus } from '../../broker/types';
+import { Conversation, ConversationChange, Conversations } from './model';
+import type { Ctx } from '../shared/ctx';
+import { MeshTree } from '../shared/meshTree';
+import { plural } from '../shared/text';
+import { block, inline } from '../shared/untrusted';
 
 export class ConversationNode {
   readonly type = 'conversation';

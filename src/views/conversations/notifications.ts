@@ -1,14 +1,14 @@
 /**
  * Toasts for inbound messages (Reply / Open) and, when asked for, presence changes. Notification text renders
- * `[x](command:…)` as links, so every one is built with `say` (notify.ts), which defuses what a peer wrote.
+ * `[x](command:…)` as links, so every one is built with `say` (shared/notify.ts), which defuses what a peer wrote.
  */
 import * as vscode from 'vscode';
-import type { InboundMessage, MeshClientApi, PresenceEvent } from '../broker/types';
-import { conversationKeyOf, Conversations, peerName } from './conversations';
-import { Ctx, readSettings } from './ctx';
-import { inline } from './untrusted';
-import { say, showInfo, showWarning } from './notify';
-import { errorMessage } from './text';
+import type { InboundMessage, MeshClientApi, PresenceEvent } from '../../broker/types';
+import { conversationKeyOf, Conversations, peerName } from './model';
+import { Ctx, readSettings } from '../shared/ctx';
+import { inline } from '../shared/untrusted';
+import { say, showInfo, showWarning } from '../shared/notify';
+import { errorMessage } from '../shared/text';
 
 const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
   peer_joined: 'joined',

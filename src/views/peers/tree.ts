@@ -4,11 +4,11 @@
  * Every string here comes from peers, so it goes only into plain-text labels, descriptions and tooltips.
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi, Peer, PeerStatus } from '../broker/types';
-import type { Ctx } from './ctx';
-import { MeshTree } from './meshTree';
-import { plural, shortKey } from './text';
-import { block, inline } from './untrusted';
+import type { MeshClientApi, Peer, PeerStatus } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { MeshTree } from '../shared/meshTree';
+import { plural, shortKey } from '../shared/text';
+import { block, inline } from '../shared/untrusted';
 
 export class PeerNode {
   readonly type = 'peer';

@@ -13,12 +13,12 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { loadConfig } from '../broker/config';
-import { generateKeypair } from '../broker/crypto';
-import type { SessionKey } from '../broker/connection';
-import { SECRET_KEY } from '../broker/keys';
-import { FileLeases } from '../broker/leases';
-import type { JoinedMesh, Logger } from '../broker/types';
+import { loadConfig } from '../../broker/config';
+import { generateKeypair } from '../../broker/crypto';
+import type { SessionKey } from '../../broker/connection';
+import { SECRET_KEY } from '../../broker/keys';
+import { FileLeases } from '../../broker/leases';
+import type { JoinedMesh, Logger } from '../../broker/types';
 
 export interface Identity {
   mesh: JoinedMesh;

@@ -3,7 +3,7 @@
  * and groups its items under one node per mesh when more than one mesh is joined.
  */
 import * as vscode from 'vscode';
-import type { ConnectionState, MeshClientApi } from '../broker/types';
+import type { ConnectionState, MeshClientApi } from '../../broker/types';
 import type { Ctx } from './ctx';
 import { block, inline } from './untrusted';
 

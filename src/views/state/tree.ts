@@ -3,11 +3,11 @@
  * from `state_change` pushes (the broker sends no reply to our own writes; the client reflects those itself).
  */
 import * as vscode from 'vscode';
-import type { MeshClientApi, StateEntry } from '../broker/types';
-import type { Ctx } from './ctx';
-import { CachedMeshTree } from './meshTree';
-import { jsonPreview, memberLabel, when } from './text';
-import { block, inline } from './untrusted';
+import type { MeshClientApi, StateEntry } from '../../broker/types';
+import type { Ctx } from '../shared/ctx';
+import { CachedMeshTree } from '../shared/meshTree';
+import { jsonPreview, memberLabel, when } from '../shared/text';
+import { block, inline } from '../shared/untrusted';
 
 export class StateNode {
   readonly type = 'state';

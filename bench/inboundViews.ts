@@ -2,7 +2,7 @@
  * Figure 7, one inbound message end to end in the real extension (views, status bar, notifications, a real
  * MeshClient and its history log) under the fake `vscode` module: from the push frame reaching the client's socket,
  * through decrypt and the history log write, to every visible view redrawn as VS Code would redraw it (the Messages
- * tree's changed rows and their items, the open conversation's document content, the status bar). With 1,000 messages
+ * tree's changed rows and their items, the open conversation's chat panel patch, the status bar). With 1,000 messages
  * of history against 10 (100 peers), and 1,000 peers against 10 (100 messages of history). The history comes from 10
  * correspondents, so the Messages tree lists 10 conversations throughout; every third message comes from someone
  * other than the peer on top, which reorders the list (a whole-tree redraw).
@@ -19,7 +19,7 @@ import { encryptDirect, generateKeypair, SharedKeyCache } from '../src/broker/cr
 import { start } from '../src/extension';
 import type { MessagesView } from '../src/views/conversations/tree';
 import * as vscode from '../test/support/fakeVscode';
-import { makeMesh, useConfig } from '../test/views/harness';
+import { frontChat, makeMesh, useConfig } from '../test/views/harness';
 import { median, now, Pair, ratioRow, Row, until } from './measure';
 import { makePeers, withCorrespondents } from './peersView';
 import { ScriptedBroker } from './scriptedBroker';
@@ -73,26 +73,21 @@ async function openSession(history: number, peerCount: number): Promise<Session>
   for (let i = 0; i < history; i++) socket.send(push(i % CORRESPONDENTS, `message ${i}`));
   await until(() => received === history && broker.clientAcks === history, `${history} messages received`);
 
-  // What is on screen: the Messages tree, and the conversation with correspondent 0 open in an editor.
+  // What is on screen: the Messages tree, and the conversation with correspondent 0 open in its chat panel.
   const messages = running.app.messages;
-  const documents = running.app.documents;
   let pendingRedraws = 0;
   messages.onDidChangeTreeData((element) => {
     pendingRedraws++;
     void redraw(messages, element).then(() => pendingRedraws--);
   });
-  let rendered = 0;
-  documents.onDidChange((uri) => {
-    pendingRedraws++;
-    void documents.provideTextDocumentContent(uri).then(() => {
-      pendingRedraws--;
-      rendered++;
-    });
-  });
   socket.send(push(0, 'the latest, on top'));
   await until(() => received === history + 1, 'a message from the peer on top');
   await redraw(messages, undefined);
-  await vscode.window.showTextDocument(documents.chatUri(mesh.meshId, correspondents[0].pubkey, 'Peer'));
+  running.app.chats.open({ meshId: mesh.meshId, key: correspondents[0].pubkey, label: 'Peer' });
+  // The page says it is ready (what media/chat.js does first); from then on every change to its mesh's
+  // conversations posts the panel a patch.
+  const page = frontChat().webview;
+  const rendered = () => page.postedOf('patch').length;
   const ws = (client as unknown as { connection: { ws: WebSocket } }).connection.ws;
 
   return {
@@ -102,10 +97,10 @@ async function openSession(history: number, peerCount: number): Promise<Session>
         const from = i % 3 === 2 ? 1 + (i % (CORRESPONDENTS - 1)) : 0;
         const frame = Buffer.from(push(from, `measured ${i}`));
         const stored = received + 1;
-        const docsBefore = rendered;
+        const patchesBefore = rendered();
         const started = now();
         ws.emit('message', frame, false);
-        await until(() => received === stored && pendingRedraws === 0 && (from !== 0 || rendered > docsBefore), 'the views to be redrawn');
+        await until(() => received === stored && pendingRedraws === 0 && rendered() > patchesBefore, 'the views to be redrawn');
         costs.push((now() - started) * 1000);
         // Back on top for the next round: correspondent 0 writes again, not measured.
         if (from !== 0) {

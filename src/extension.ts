@@ -9,13 +9,16 @@ import { registerCommands } from './views/commands';
 import { Conversations } from './views/conversations/model';
 import { ClientFactory, Ctx } from './views/shared/ctx';
 import { Documents, SCHEME } from './views/shared/documents';
+import { memoryDocument } from './views/memories/document';
 import { MemoriesView } from './views/memories/tree';
 import { MessagesView } from './views/conversations/tree';
 import { Notifications } from './views/conversations/notifications';
 import { say, showError } from './views/shared/notify';
 import { PeersView } from './views/peers/tree';
 import { PeerListPoller } from './views/peers/presence';
+import { skillDocument } from './views/skills/document';
 import { SkillsView } from './views/skills/tree';
+import { stateDocument } from './views/state/document';
 import { StateView } from './views/state/tree';
 import { StatusBar } from './views/statusBar';
 import { errorMessage } from './views/shared/text';
@@ -38,7 +41,11 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
   const ctx = new Ctx(context, createClient);
   const conversations = new Conversations(ctx);
   const memories = new MemoriesView(ctx);
-  const documents = new Documents(ctx, conversations, (meshId, id) => memories.find(meshId, id));
+  const documents = new Documents(ctx, {
+    skill: skillDocument,
+    state: stateDocument,
+    memory: (_client, ref) => memoryDocument(memories.find(ref.meshId, ref.id)),
+  });
   const peers = new PeersView(ctx);
   const messages = new MessagesView(ctx, conversations);
   const state = new StateView(ctx);

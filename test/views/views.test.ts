@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { ConversationNode, OutgoingNode } from '../../src/views/conversations/tree';
 import { Conversations } from '../../src/views/conversations/model';
-import { renderConversation } from '../../src/views/shared/documents';
 import { howItTravels } from '../../src/views/conversations/model';
 import { parseStateValue, stateValueText } from '../../src/views/state/commands';
 import { memberLabel, when } from '../../src/views/shared/text';
@@ -392,40 +391,6 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.deepEqual((await vscode.readTree('claudemesh.messages')).map((n) => n.label), ['bob', 'alice']);
     });
 
-    it('re-renders an open conversation only while it is visible, once per burst, and once when it comes back into view', async () => {
-      const { run, client } = await startOne();
-      const bob = fakePeer({ pubkey: hexKey('b0'), displayName: 'bob' });
-      client.setPeers([alice, bob]);
-      client.receive({ senderPubkey: alice.pubkey, text: 'hi' });
-      const documents = run.running.app.documents;
-      const aliceUri = documents.chatUri(client.mesh.meshId, alice.pubkey, 'alice');
-      const bobUri = documents.chatUri(client.mesh.meshId, bob.pubkey, 'bob');
-      await vscode.window.showTextDocument(aliceUri);
-      const refreshed: string[] = [];
-      documents.onDidChange((uri) => refreshed.push(uri.toString()));
-      client.receive({ senderPubkey: alice.pubkey, text: 'seen at once' });
-      client.receive({ senderPubkey: alice.pubkey, text: 'and again' });
-      client.receive({ senderPubkey: bob.pubkey, text: 'bob is not on screen' });
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(refreshed, [aliceUri.toString()], 'alice once for the burst, bob not at all');
-      await vscode.window.showTextDocument(bobUri);
-      assert.deepEqual(refreshed, [aliceUri.toString(), bobUri.toString()]);
-      assert.match(vscode.shownDocuments[vscode.shownDocuments.length - 1].getText(), /bob is not on screen/);
-    });
-
-    it('extends an open conversation document by the new messages, with the same text a full render gives', async () => {
-      const { run, client } = await startOne();
-      client.setPeers([alice]);
-      const documents = run.running.app.documents;
-      const uri = documents.chatUri(client.mesh.meshId, alice.pubkey, 'alice');
-      client.receive({ senderPubkey: alice.pubkey, text: 'one' });
-      await documents.provideTextDocumentContent(uri);
-      for (let i = 0; i < 5; i++) client.receive({ senderPubkey: alice.pubkey, text: `more ${i}\nsecond line`, priority: i === 2 ? 'now' : 'next' });
-      const text = await documents.provideTextDocumentContent(uri);
-      assert.equal(text, renderConversation(run.running.app.conversations.get(client, alice.pubkey)!, client.mesh.slug));
-      assert.match(text, /more 4\n {4}second line/);
-    });
-
     it('updates the status bar on a message from counts: the outbox is not read', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);
@@ -601,13 +566,19 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.match(vscode.window.statusBarMessages.at(-1) ?? '', /Copied the value of meeting/);
     });
 
-    it('keeps an open shared-state document current: a change to its key re-reads it, other keys do not', async () => {
+    /** A mesh with two shared-state keys, build and release, and their rows in the Shared State view. */
+    async function twoStateKeys() {
       const { run: started, client } = await startOne();
       client.stateEntries.set('build', { key: 'build', value: 'red', updatedBy: 'bob', updatedAt: '' });
       client.stateEntries.set('release', { key: 'release', value: '0.1', updatedBy: 'bob', updatedAt: '' });
       await vscode.readTree('claudemesh.state');
       await vscode.commands.executeCommand('claudemesh.refreshState');
-      const [build] = await vscode.readTree('claudemesh.state');
+      const [build, release] = await vscode.readTree('claudemesh.state');
+      return { started, client, build, release };
+    }
+
+    it('keeps an open shared-state document current: a change to its key re-reads it, other keys do not', async () => {
+      const { started, client, build } = await twoStateKeys();
       await vscode.commands.executeCommand('claudemesh.openStateJson', build.element);
       const reread: string[] = [];
       started.running.app.documents.onDidChange((uri) => reread.push(uri.toString()));
@@ -617,6 +588,26 @@ describe('views, status bar and commands over scripted clients', () => {
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(reread.length, 1, 'only the document of the key that changed');
       assert.match(await vscode.workspace.openTextDocument(vscode.Uri.parse(reread[0])).then((d) => d.getText()), /"value": "green"/);
+    });
+
+    it('re-reads an open document only while it is visible, once per burst, and once when it comes back into view', async () => {
+      const { started, client, build, release } = await twoStateKeys();
+      await vscode.commands.executeCommand('claudemesh.openStateJson', release.element);
+      const releaseUri = vscode.shownDocuments[vscode.shownDocuments.length - 1].uri;
+      // Opening build puts it in front: release is no longer visible.
+      await vscode.commands.executeCommand('claudemesh.openStateJson', build.element);
+      const buildUri = vscode.shownDocuments[vscode.shownDocuments.length - 1].uri;
+      await new Promise((resolve) => setImmediate(resolve));
+      const reread: string[] = [];
+      started.running.app.documents.onDidChange((uri) => reread.push(uri.toString()));
+      await client.setState('build', 'amber');
+      await client.setState('build', 'green');
+      await client.setState('release', '0.2');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(reread, [buildUri.toString()], 'build once for the burst, release not at all');
+      await vscode.window.showTextDocument(releaseUri);
+      assert.deepEqual(reread, [buildUri.toString(), releaseUri.toString()]);
+      assert.match(vscode.shownDocuments[vscode.shownDocuments.length - 1].getText(), /"value": "0.2"/);
     });
 
     it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {

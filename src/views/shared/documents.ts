@@ -1,5 +1,6 @@
 /**
- * Read-only virtual documents under the `claudemesh:` scheme: conversations, skills, shared-state values and memories.
+ * Read-only virtual documents under the `claudemesh:` scheme: skills, shared-state values and memories (each rendered by
+ * its capability's `document.ts`; this file is the scheme, the URIs and the content provider that keeps them current).
  *
  * Everything in them is peer-authored, so they are plain text (a shared-state value: JSON), never Markdown: VS Code's
  * Markdown support makes `[x](command:…)` links in a `.md` document Ctrl+clickable, and its preview renders HTML and
@@ -9,30 +10,27 @@
  * guesses a language from the first line), and showDocument sets the language once more after opening.
  */
 import * as vscode from 'vscode';
-import type { Memory, OutboxStatus, Skill } from '../../broker/types';
-import type { Conversation, ConversationEntry, Conversations } from '../conversations/model';
+import type { MeshClientApi } from '../../broker/types';
 import type { Ctx } from './ctx';
-import { documentJson, documentLine, documentText, inline } from './untrusted';
+import { inline } from './untrusted';
 
 export const SCHEME = 'claudemesh';
 
 export type DocRef =
-  | { kind: 'chat'; meshId: string; key: string }
   | { kind: 'skill'; meshId: string; name: string }
   | { kind: 'state'; meshId: string; key: string }
   | { kind: 'memory'; meshId: string; id: string };
 
 /** The fixed end of each document's file name: it decides the language (plaintext, or json for state values). */
-const SUFFIX: Record<DocRef['kind'], string> = { chat: ' (conversation)', skill: ' (skill)', state: ' (shared state).json', memory: ' (memory)' };
-const LANGUAGE: Record<DocRef['kind'], string> = { chat: 'plaintext', skill: 'plaintext', state: 'json', memory: 'plaintext' };
+const SUFFIX: Record<DocRef['kind'], string> = { skill: ' (skill)', state: ' (shared state).json', memory: ' (memory)' };
+const LANGUAGE: Record<DocRef['kind'], string> = { skill: 'plaintext', state: 'json', memory: 'plaintext' };
 
 /** The first line of every plain-text document: ours, so no language is guessed from a peer's first line. */
-const READ_ONLY_NOTE = 'shown as plain text; links in it are disabled';
+export const READ_ONLY_NOTE = 'shown as plain text; links in it are disabled';
 
 /**
  * `title` names the editor tab; it is untrusted, so only letters, digits, spaces, dashes and underscores are kept
- * (no dot: no extension, no path), and the kind's fixed suffix ends the name. The `/<kind>/` folder is what the
- * manifest's `resourcePath` when-clauses match.
+ * (no dot: no extension, no path), and the kind's fixed suffix ends the name, under a `/<kind>/` folder.
  */
 export function docUri(ref: DocRef, title: string): vscode.Uri {
   const safeTitle = inline(title, 40).replace(/[^\p{L}\p{N} _-]/gu, '_').trim() || ref.kind;
@@ -56,8 +54,6 @@ export function parseDocUri(uri: vscode.Uri): DocRef | undefined {
   const id = params.get('id');
   if (!meshId || id === null) return undefined;
   switch (params.get('kind')) {
-    case 'chat':
-      return { kind: 'chat', meshId, key: id };
     case 'skill':
       return { kind: 'skill', meshId, name: id };
     case 'state':
@@ -69,111 +65,27 @@ export function parseDocUri(uri: vscode.Uri): DocRef | undefined {
   }
 }
 
-const STATUS_TEXT: Record<OutboxStatus, string> = {
-  queued: 'queued',
-  sending: 'sending',
-  sent: 'sent',
-  delivered: 'delivered',
-  not_delivered: 'not delivered',
-  held: 'held until the peer is online',
-  unknown: 'may not have been sent',
-  failed: 'failed',
-};
+/** The line between a plain-text document's header (ours) and the peer's text. */
+export const RULE = '─'.repeat(60);
 
-function timestamp(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-export function renderConversation(conversation: Conversation, meshSlug: string): string {
-  const heading =
-    conversation.kind === 'direct'
-      ? `Direct messages with ${documentLine(conversation.label)}`
-      : conversation.kind === 'group'
-        ? `Messages to ${documentLine(conversation.key)}`
-        : 'Broadcasts and group messages (the broker does not say which group a received message was sent to)';
-  const lines = [`Claudemesh conversation, ${READ_ONLY_NOTE}.`, `${heading} — mesh ${documentLine(meshSlug)}`, 'Reply with the "Claudemesh: Reply" button in this editor\'s title bar.', ''];
-  for (const entry of conversation.entries) lines.push(renderEntry(entry));
-  if (conversation.entries.length === 0) lines.push('No messages yet.');
-  return lines.join('\n');
-}
-
-/** One message's lines in a conversation document, joined, with the blank line that ends it. */
-function renderEntry(entry: ConversationEntry): string {
-  let head = `[${timestamp(entry.at)}] ${documentLine(entry.from)}`;
-  if (entry.row) {
-    head += ` → ${documentLine(entry.row.targetLabel)}`;
-    head += ` (${STATUS_TEXT[entry.row.status] ?? entry.row.status}${entry.row.status === 'failed' && entry.row.lastError ? `: ${documentLine(entry.row.lastError, 300)}` : ''})`;
-  }
-  if (entry.message && entry.message.priority !== 'next') head += ` [${entry.message.priority}]`;
-  const body = entry.text === null ? '[this message could not be decrypted]' : documentText(entry.text);
-  return [head + ':', ...body.split('\n').map((line) => '    ' + line), ''].join('\n');
-}
-
-const RULE = '─'.repeat(60);
-
-export function renderSkill(skill: Skill, meshSlug: string): string {
-  return [
-    `Claudemesh skill, ${READ_ONLY_NOTE}.`,
-    `Name: ${documentLine(skill.name, 200)}`,
-    `Description: ${documentLine(skill.description, 1000)}`,
-    `Tags: ${documentLine(skill.tags.join(', '), 500)}`,
-    `Shared by member ${documentLine(skill.author || 'unknown')} on mesh ${documentLine(meshSlug)}${skill.createdAt ? `, ${documentLine(skill.createdAt, 40)}` : ''}`,
-    RULE,
-    documentText(skill.instructions),
-  ].join('\n');
-}
-
-export function renderMemory(memory: Memory): string {
-  return [
-    `Claudemesh memory, ${READ_ONLY_NOTE}.`,
-    `Remembered by member ${documentLine(memory.rememberedBy || 'unknown')} at ${documentLine(memory.rememberedAt, 40)}`,
-    ...(memory.tags.length ? [`Tags: ${documentLine(memory.tags.join(', '), 500)}`] : []),
-    RULE,
-    documentText(memory.content),
-  ].join('\n') + '\n';
-}
-
-/**
- * A shared-state value as JSON, inside an object of ours: the JSON language fetches the schema named by the root's
- * `$schema`, and a peer's value (which may well have one) is never the root.
- */
-export function renderState(key: string, entry: { value: unknown; updatedBy?: string; updatedAt?: string } | undefined): string {
-  const envelope = { key, updatedBy: entry?.updatedBy ?? '', updatedAt: entry?.updatedAt ?? '', value: entry ? entry.value : null };
-  return documentJson(envelope) + '\n';
-}
+/** Each kind's text, from the client of the document's mesh; a capability's `document.ts` supplies its own. */
+export type Renderers = { [K in DocRef['kind']]: (client: MeshClientApi, ref: Extract<DocRef, { kind: K }>) => string | Promise<string> };
 
 export class Documents implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
-  /** Every chat URI handed out, by mesh and conversation key, so a new message refreshes only its conversation. */
-  private readonly chatUris = new Map<string, Map<string, vscode.Uri>>();
-  /** Chats that changed while not visible: re-rendered when they come into view, not before. */
+  /** Documents that changed while not visible: re-rendered when they come into view, not before. */
   private readonly stale = new Map<string, vscode.Uri>();
   private readonly due = new Map<string, vscode.Uri>();
-  /** The last text handed out per chat document, so new messages are appended to it rather than all re-rendered. */
-  private readonly rendered = new Map<string, { conversation: Conversation; count: number; last: ConversationEntry | undefined; text: string }>();
   /** Every state, skill and memory document opened, so it follows what it shows instead of staying a snapshot. */
   private readonly opened = new Map<string, vscode.Uri>();
   private readonly subscriptions: vscode.Disposable[];
 
   constructor(
     private readonly ctx: Ctx,
-    private readonly conversations: Conversations,
-    private readonly findMemory: (meshId: string, id: string) => Memory | undefined,
+    private readonly renderers: Renderers,
   ) {
     this.subscriptions = [
-      conversations.onDidChangeConversation(({ meshId, key }) => {
-        if (key !== undefined) {
-          for (const uri of this.chatUris.get(chatId(meshId, key))?.values() ?? []) this.refreshWhenVisible(uri);
-          return;
-        }
-        for (const [id, uris] of this.chatUris) {
-          if (meshId && !id.startsWith(chatId(meshId, ''))) continue;
-          for (const uri of uris.values()) this.refreshWhenVisible(uri);
-        }
-      }),
       // A state value changed (a peer's write, or the user's own Edit State, which the client reflects).
       ctx.onDidChangeSharedState(({ client, change }) => this.refreshOpened(client.mesh.meshId, (ref) => ref.kind === 'state' && ref.key === change.key)),
       // Skills and memories have no change push: a (re)connect re-reads them, and so do their documents.
@@ -190,34 +102,7 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     ];
   }
 
-  chatUri(meshId: string, key: string, label: string): vscode.Uri {
-    const uri = docUri({ kind: 'chat', meshId, key }, label);
-    const id = chatId(meshId, key);
-    let uris = this.chatUris.get(id);
-    if (!uris) this.chatUris.set(id, (uris = new Map<string, vscode.Uri>()));
-    uris.set(uri.toString(), uri);
-    return uri;
-  }
-
-  /**
-   * The conversation's text, extended by the messages appended since it was last rendered; whole again when the
-   * conversation was rebuilt (an outbox change or a renamed peer makes a new object, and may change earlier lines).
-   */
-  private renderChat(id: string, conversation: Conversation, meshSlug: string): string {
-    const { entries } = conversation;
-    const before = this.rendered.get(id);
-    let text: string;
-    if (before && before.conversation === conversation && before.count > 0 && entries[before.count - 1] === before.last) {
-      text = before.text;
-      for (let i = before.count; i < entries.length; i++) text += '\n' + renderEntry(entries[i]);
-    } else {
-      text = renderConversation(conversation, meshSlug);
-    }
-    this.rendered.set(id, { conversation, count: entries.length, last: entries[entries.length - 1], text });
-    return text;
-  }
-
-  /** A burst of messages to a visible chat (and the read marker that follows each) re-renders it once, next tick. */
+  /** A burst of changes to a visible document re-renders it once, next tick. */
   private refreshWhenVisible(uri: vscode.Uri): void {
     const id = uri.toString();
     if (!vscode.window.visibleTextEditors.some((editor) => editor.document.uri.toString() === id)) {
@@ -240,29 +125,18 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     const client = this.ctx.client(ref.meshId);
     if (!client) return 'This mesh is not connected in this window. Check the "claudemesh.meshes" setting.';
     switch (ref.kind) {
-      case 'chat': {
-        const conversation = this.conversations.get(client, ref.key);
-        if (!conversation) return renderConversation({ meshId: ref.meshId, key: ref.key, kind: 'direct', label: ref.key, entries: [], unread: 0, lastAt: 0 }, client.mesh.slug);
-        return this.renderChat(uri.toString(), conversation, client.mesh.slug);
-      }
-      case 'skill': {
-        const skill = await client.getSkill(ref.name);
-        if (!skill) return `The skill "${documentLine(ref.name)}" no longer exists in mesh ${documentLine(client.mesh.slug)}.`;
-        return renderSkill(skill, client.mesh.slug);
-      }
-      case 'state': {
-        return renderState(ref.key, await client.getState(ref.key));
-      }
-      case 'memory': {
-        const memory = this.findMemory(ref.meshId, ref.id);
-        return memory ? renderMemory(memory) : 'This memory is no longer in the last recall results. Run "Claudemesh: Recall" again.';
-      }
+      case 'skill':
+        return this.renderers.skill(client, ref);
+      case 'state':
+        return this.renderers.state(client, ref);
+      case 'memory':
+        return this.renderers.memory(client, ref);
     }
   }
 
   /** Asks VS Code to re-read a document (opening one does, so it never shows an older copy); it then follows changes. */
   refresh(uri: vscode.Uri): void {
-    if (parseDocUri(uri)?.kind !== 'chat') this.opened.set(uri.toString(), uri);
+    this.opened.set(uri.toString(), uri);
     this.changed.fire(uri);
   }
 
@@ -278,8 +152,4 @@ export class Documents implements vscode.TextDocumentContentProvider, vscode.Dis
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }
-}
-
-function chatId(meshId: string, key: string): string {
-  return `${meshId}\n${key}`;
 }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every figure of the benchmark (README, "Benchmark"), as one table printed and written to
- * bench-results/latest.md. BENCH_RUNS sets the runs per figure (default 5). Exits non-zero only when a figure
- * could not be measured; a missed goal is reported in the table, not as a failure.
+ * bench-results/latest.md. BENCH_RUNS sets the runs per figure (default 5); BENCH_ONLY (comma-separated parts of
+ * figure names, e.g. "outbox drain") measures only those figures. Exits non-zero only when a figure could not be
+ * measured; a missed goal is reported in the table, not as a failure.
  */
 import '../test/support/registerFakeVscode'; // first: the views and the extension require('vscode')
 import * as fs from 'fs';
@@ -37,12 +38,22 @@ function runsFromEnv(): number {
   return runs;
 }
 
+/** The figures BENCH_ONLY names (all when unset); a name matching none is an error, not an empty table. */
+function figuresFromEnv(): typeof FIGURES {
+  const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (only.length === 0) return FIGURES;
+  const unknown = only.filter((part) => !FIGURES.some((f) => f.name.includes(part)));
+  if (unknown.length) throw new Error(`BENCH_ONLY names no figure: "${unknown.join('", "')}" (figures: ${FIGURES.map((f) => f.name).join(', ')})`);
+  return FIGURES.filter((f) => only.some((part) => f.name.includes(part)));
+}
+
 async function main(): Promise<void> {
   const runs = runsFromEnv();
+  const figures = figuresFromEnv();
   const info = machineInfo(runs);
   console.log(info.join('\n'));
   const rows: Row[] = [];
-  for (const figure of FIGURES) {
+  for (const figure of figures) {
     const started = Date.now();
     rows.push(...(await figure.measure(runs)));
     console.log(`  measured ${figure.name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

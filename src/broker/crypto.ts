@@ -2,9 +2,9 @@
  * Keys, signatures, message bodies and request fingerprints, byte-compatible with the claudemesh CLI (libsodium).
  * Wire formats: docs/protocol.md §2, §3 and §6, test vectors in §12 (every § below is a section of that page).
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, diffieHellman, KeyObject, randomFillSync } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { convertPublicKey, convertSecretKey } from 'ed2curve';
+import { convertSecretKey } from 'ed2curve';
 import { ANY_CASE_PUBLIC_KEY, SIGNATURE } from './keys';
 
 const HEX = /^[0-9a-fA-F]*$/;
@@ -87,9 +87,48 @@ export function verifyDetached(message: string, signatureHex: string, pubkeyHex:
 
 export function edPublicToCurve(pubkeyHex: string): Uint8Array {
   if (!ANY_CASE_PUBLIC_KEY.test(pubkeyHex)) throw new Error('an Ed25519 public key must be 64 hex characters');
-  const curve = convertPublicKey(hexToBytes(pubkeyHex));
+  const curve = edwardsToMontgomery(hexToBytes(pubkeyHex));
   if (!curve) throw new Error(`${pubkeyHex} is not a valid Ed25519 public key`);
   return curve;
+}
+
+/** The field of Curve25519/Ed25519, for the one conversion below. */
+const P = (1n << 255n) - 19n;
+/** Ed25519's d = -121665/121666 mod p. */
+const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
+
+function modPow(base: bigint, exponent: bigint): bigint {
+  let result = 1n;
+  for (let b = base % P, e = exponent; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+}
+
+/** Inverse mod p by extended Euclid; 0 maps to 0, as the field inversion of tweetnacl (and so of ed2curve) does. */
+function modInverse(a: bigint): bigint {
+  let [r0, r1, s0, s1] = [P, ((a % P) + P) % P, 0n, 1n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
+  }
+  return ((s0 % P) + P) % P;
+}
+
+/**
+ * ed2curve's convertPublicKey, byte for byte (test/broker/crypto.test.ts compares them): null unless the bytes decode
+ * to a curve point (x² = (y² − 1)/(d·y² + 1) has a root), else u = (1 + y)/(1 − y). ed2curve does this in pure-JS field
+ * arithmetic, about 1.5 ms a key, a cost paid for every new peer; Node's BigInt does it in a fraction of that.
+ */
+function edwardsToMontgomery(pk: Uint8Array): Uint8Array | null {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? pk[i] & 0x7f : pk[i]);
+  y %= P;
+  const y2 = (y * y) % P;
+  const x2 = (((y2 - 1n + P) % P) * modInverse((D * y2 + 1n) % P)) % P;
+  if (x2 !== 0n && modPow(x2, (P - 1n) / 2n) !== 1n) return null;
+  let u = ((1n + y) * modInverse(1n - y + P)) % P;
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++, u >>= 8n) out[i] = Number(u & 0xffn);
+  return out;
 }
 
 export function edSecretToCurve(secretKeyHex: string): Uint8Array {
@@ -99,6 +138,36 @@ export function edSecretToCurve(secretKeyHex: string): Uint8Array {
   }
   return convertSecretKey(secretKey);
 }
+
+/** DER prefixes that wrap a raw 32-byte X25519 key for Node's KeyObject (RFC 8410). */
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const SIGMA = utf8.encode('expand 32-byte k');
+const { crypto_core_hsalsa20: hsalsaInto } = (
+  nacl as unknown as { lowlevel: { crypto_core_hsalsa20: (out: Uint8Array, input: Uint8Array, key: Uint8Array, constant: Uint8Array) => void } }
+).lowlevel;
+
+function hsalsa(shared: Uint8Array): Uint8Array {
+  const key = new Uint8Array(32);
+  hsalsaInto(key, new Uint8Array(16), shared, SIGMA);
+  return key;
+}
+
+/**
+ * Whether this runtime's X25519 (OpenSSL in Node, BoringSSL in VS Code's Electron) gives tweetnacl's shared key:
+ * checked once on a fixed pair, so a runtime without it, or with a different answer, keeps using tweetnacl.
+ */
+const NATIVE_X25519 = ((): boolean => {
+  try {
+    const a = convertSecretKey(nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(7)).secretKey);
+    const b = nacl.box.keyPair.fromSecretKey(convertSecretKey(nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(9)).secretKey)).publicKey;
+    const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, a]), format: 'der', type: 'pkcs8' });
+    const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, b]), format: 'der', type: 'spki' });
+    return Buffer.from(hsalsa(diffieHellman({ privateKey, publicKey }))).equals(Buffer.from(nacl.box.before(b, a)));
+  } catch {
+    return false;
+  }
+})();
 
 /**
  * X25519 shared keys between one of our secrets and each peer. The scalar multiplication in
@@ -110,8 +179,26 @@ export class SharedKeyCache {
   private readonly byPeer = new Map<string, Uint8Array>();
   private newest: string | undefined;
 
+  private nativeSecret: KeyObject | undefined;
+  /** Shared keys computed so far (not served from the cache). */
+  derivations = 0;
+
   constructor(ownSecretKeyHex: string, private readonly limit = 4096) {
     this.ownCurveSecret = edSecretToCurve(ownSecretKeyHex);
+  }
+
+  /** `nacl.box.before`: X25519, then HSalsa20 of the result. Node's X25519 where it works, tweetnacl's otherwise. */
+  private derive(peerCurve: Uint8Array): Uint8Array {
+    if (NATIVE_X25519) {
+      try {
+        this.nativeSecret ??= createPrivateKey({ key: Buffer.concat([X25519_PKCS8, this.ownCurveSecret]), format: 'der', type: 'pkcs8' });
+        const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, peerCurve]), format: 'der', type: 'spki' });
+        return hsalsa(diffieHellman({ privateKey: this.nativeSecret, publicKey }));
+      } catch {
+        // OpenSSL refuses a low-order peer point (an all-zero result), which tweetnacl computes; do as the CLI does.
+      }
+    }
+    return nacl.box.before(peerCurve, this.ownCurveSecret);
   }
 
   shared(peerPubkeyHex: string): Uint8Array {
@@ -126,7 +213,8 @@ export class SharedKeyCache {
       }
       return cached;
     }
-    const key = nacl.box.before(edPublicToCurve(peer), this.ownCurveSecret);
+    const key = this.derive(edPublicToCurve(peer));
+    this.derivations++;
     this.byPeer.set(peer, key);
     this.newest = peer;
     if (this.byPeer.size > this.limit) {

@@ -402,7 +402,9 @@ export class Outbox {
     this.inFlightTo.add(target);
     row.status = 'sending';
     row.attempts++;
-    void this.persist(row);
+    // Only a multicast needs "sending" on disk: reloaded so, it is marked unknown instead of resent. A DM reloaded as
+    // "sending" is queued again, exactly as its stored "queued" is, so that write would cost a record and buy nothing.
+    if (!isDirect(row)) void this.persist(row);
     this.changed();
     this.opts.transport.send(sendFrame(row), (ack) => this.onLateAck(row, ack)).then(
       (ack) => this.onAck(row, ack),

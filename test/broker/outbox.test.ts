@@ -85,7 +85,9 @@ describe('durable outbox', () => {
     first.answer = () => new Promise(() => {}); // never acked: the process "dies" mid-send
     const before = make(store, first);
     const row = await before.enqueue(request('survive'));
-    await until(() => store.get<OutboxRow>(store.keys()[0])!.status === 'sending', 'row marked sending');
+    await until(() => first.sent.length === 1, 'the send written');
+    // A DM's record stays "queued" while its send is in flight: reloaded, it is resent either way.
+    assert.equal(store.get<OutboxRow>(store.keys()[0])!.status, 'queued');
     before.dispose();
 
     const second = new ScriptedTransport();
@@ -277,6 +279,24 @@ describe('durable outbox', () => {
     for (const key of store.keys()) await store.update(key, { ...store.get<OutboxRow>(key)!, status: 'sending' });
     const after = make(store, transport);
     assert.deepEqual(after.rows.map((r) => r.status), ['queued', 'unknown']);
+  });
+
+  it('a broadcast in flight when the window dies reloads as "may not have been sent", a DM in flight is resent', async () => {
+    const store = new MemoryStore();
+    const first = new ScriptedTransport();
+    first.answer = () => new Promise(() => {}); // never acked: the process "dies" with both in flight
+    const before = make(store, first);
+    const dm = await before.enqueue(request('dm'));
+    await before.enqueue(request('all', '*'));
+    await until(() => first.sent.length === 2, 'both written');
+    await before.flush();
+    before.dispose();
+
+    const second = new ScriptedTransport();
+    const after = make(store, second);
+    assert.equal(after.rows[1].status, 'unknown');
+    await until(() => after.rows[0].status === 'sent', 'the DM resent');
+    assert.deepEqual(second.sent.map((f) => f.client_message_id), [dm.clientMessageId]);
   });
 
   it('keeps pacing when the wall clock steps back an hour', async () => {

@@ -4,6 +4,8 @@
  * not been touched for `staleMs` belonged to a process that is gone; taking it over first creates a claim file named
  * after the stale file's mtime, again with O_EXCL, so of several processes that saw the same stale lease one wins.
  * Unlike a shared key/value store, nothing here is last-writer-wins: a heartbeat touches only its own file.
+ * Files a crashed process leaves behind (its stale lease, a claim, a temp file) are swept on every acquire, so the
+ * folder holds about as many files as there are live leases.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -30,6 +32,7 @@ export class FileLeases {
   async tryAcquire(name: string): Promise<boolean> {
     const file = this.fileOf(name);
     await fs.promises.mkdir(this.dir, { recursive: true });
+    await this.sweep().catch(() => 0); // tidying only: the acquire does not depend on it
     if (await this.create(file)) return true;
     const seen = await this.read(file);
     if (!seen) return this.create(file); // released between our two looks
@@ -66,6 +69,42 @@ export class FileLeases {
     for (const entry of await fs.promises.readdir(this.dir).catch(() => [] as string[])) {
       if (entry.startsWith(base + '.') && entry.endsWith('.claim')) await fs.promises.rm(path.join(this.dir, entry), { force: true });
     }
+  }
+
+  /**
+   * Deletes what gone processes left: a stale lease (through the same claim as a takeover, so of a sweeper and a
+   * process taking that lease over only one acts), and claims and temp files older than `staleMs` (a takeover's
+   * lasts milliseconds; one left by a crash mid-takeover would otherwise block that lease for good). Best effort:
+   * a file another process deletes first is no error, and a failed sweep never fails the acquire.
+   */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    const entries = await fs.promises.readdir(this.dir).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const file = path.join(this.dir, entry);
+      try {
+        if (entry.endsWith('.lock')) {
+          const seen = await this.read(file);
+          if (!seen || seen.owner === this.owner || this.now() - seen.mtimeMs < this.staleMs) continue;
+          const claim = `${file}.${Math.round(seen.mtimeMs)}.claim`;
+          await fs.promises.writeFile(claim, this.owner, { flag: 'wx' });
+          const again = await this.read(file);
+          if (again && again.owner === seen.owner && again.mtimeMs === seen.mtimeMs) {
+            await fs.promises.rm(file, { force: true });
+            removed++;
+          }
+          await fs.promises.rm(claim, { force: true });
+        } else if (entry.endsWith('.claim') || entry.endsWith('.tmp')) {
+          const stat = await fs.promises.stat(file);
+          if (this.now() - stat.mtimeMs < this.staleMs) continue;
+          await fs.promises.rm(file, { force: true });
+          removed++;
+        }
+      } catch (err) {
+        if (!exists(err) && !missing(err)) throw err;
+      }
+    }
+    return removed;
   }
 
   private async create(file: string): Promise<boolean> {

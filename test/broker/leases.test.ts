@@ -55,6 +55,41 @@ describe('lease files shared by several windows', () => {
     }
   });
 
+  it('deletes the stale leases, claims and temp files of crashed windows on the next acquire, and keeps live ones', async () => {
+    let now = Date.now();
+    const crashed = new FileLeases(dir, 'crashed', STALE, () => now);
+    const live = new FileLeases(dir, 'live', STALE, () => now);
+    for (let i = 0; i < 5; i++) await crashed.tryAcquire(`old/${i}`);
+    await live.tryAcquire('kept');
+    // What a crash in the middle of a takeover leaves: its claim and its temp file.
+    const half = crashed.fileOf('old/0');
+    fs.writeFileSync(`${half}.123.claim`, 'crashed');
+    fs.writeFileSync(`${half}.crashed.tmp`, 'crashed');
+    now += STALE + 1_000;
+    assert.equal(await live.renew('kept'), true);
+    const files = () => fs.readdirSync(dir).sort();
+    assert.equal(files().length, 8);
+
+    const next = new FileLeases(dir, 'next', STALE, () => now);
+    assert.equal(await next.tryAcquire('new'), true);
+    assert.deepEqual(files(), [path.basename(live.fileOf('kept')), path.basename(next.fileOf('new'))].sort());
+    assert.equal(await next.tryAcquire('kept'), false, 'the live lease is still held');
+    assert.equal(await crashed.renew('old/1'), true, 'a window thought gone that wakes up takes its free lease back');
+  });
+
+  it('lets exactly one of a sweeper and a window taking over the same stale lease act on it', async () => {
+    let now = Date.now();
+    await new FileLeases(dir, 'crashed', STALE, () => now).tryAcquire('n');
+    now += STALE + 1_000;
+    for (let round = 0; round < 10; round++) {
+      const [sweeper, taker] = [new FileLeases(dir, `sweeper${round}`, STALE, () => now), new FileLeases(dir, `taker${round}`, STALE, () => now)];
+      const [, took] = await Promise.all([sweeper.sweep(), taker.tryAcquire('n')]);
+      const owner = fs.existsSync(taker.fileOf('n')) ? fs.readFileSync(taker.fileOf('n'), 'utf8') : undefined;
+      assert.equal(owner === `taker${round}`, took, `round ${round}: the file says ${owner}, the taker says ${took}`);
+      now += STALE + 1_000; // this round's lease goes stale for the next
+    }
+  });
+
   it('names no file after the lease name (names come from configs and invites)', async () => {
     const a = new FileLeases(dir, 'window-a', STALE);
     await a.tryAcquire('../../etc/passwd');

@@ -10,6 +10,9 @@ import * as os from 'node:os';
 import { generateKeypair } from '../../src/broker/crypto';
 import { activate, deactivate } from '../../src/extension';
 import * as vscode from '../support/fakeVscode';
+import { FileLeases } from '../../src/broker/leases';
+import type { Logger } from '../../src/broker/types';
+import { LEASE_STALE_MS, SessionKeys, SLOT_FORGET_MS } from '../../src/views/identities/identities';
 import { FAST_TIMING, MeshFixture, waitUntil } from '../support/meshFixture';
 import { FakeRun, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
 
@@ -108,6 +111,56 @@ describe('secrets stay inside the extension', () => {
         for (let i = 0; i + 12 <= form.length; i += 4) assert.ok(!text.includes(form.slice(i, i + 12)), `part of the planted key appears in ${where}:\n${text}`);
       }
     }
+  });
+});
+
+describe('session keys of windows that are gone', () => {
+  const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+  const DAY = 86_400_000;
+  const windows: SessionKeys[] = [];
+  beforeEach(() => vscode.reset());
+  afterEach(async () => {
+    for (const w of windows.splice(0)) await w.dispose();
+  });
+
+  it('deletes the secret of a slot unused for a month, of a crashed window or a closed one, and keeps the rest', async () => {
+    const context = vscode.makeExtensionContext(root);
+    let now = Date.now();
+    const open = (clock = () => now) => {
+      const w = new SessionKeys(context as never, quiet, clock);
+      windows.push(w);
+      return w;
+    };
+    const secretNames = () => [...context.secrets.map.keys()].filter((k) => k.startsWith('claudemesh.sessionSecret/')).sort();
+    const slotName = (meshId: string, slot: number) => `${meshId}/${SessionKeys.workspaceKey()}/${slot}`;
+
+    const crashed = open();
+    const closed = open();
+    const longRunning = open();
+    const recent = open();
+    assert.equal((await crashed.acquire('mesh-a')).slot, 0);
+    assert.equal((await closed.acquire('mesh-a')).slot, 1);
+    assert.equal((await longRunning.acquire('mesh-a')).slot, 2);
+    windows.splice(windows.indexOf(crashed), 1); // it never gets to release its lease
+    await closed.dispose();
+    now += SLOT_FORGET_MS + DAY;
+    // The long-running window kept beating; its slot's "last used" is a month old all the same.
+    const beat = new FileLeases(path.join(context.globalStorageUri.fsPath, 'leases'), longRunning.windowId, LEASE_STALE_MS, () => now);
+    assert.equal(await beat.renew(slotName('mesh-a', 2)), true);
+    assert.equal((await recent.acquire('mesh-b')).slot, 0);
+    assert.equal(secretNames().length, 4);
+    assert.doesNotMatch(context.globalState.dump(), /[0-9a-f]{128}/, 'the list of slots holds names, no secret');
+
+    const next = open();
+    assert.equal(await next.forgotten, 2);
+    assert.deepEqual(secretNames(), [slotName('mesh-a', 2), slotName('mesh-b', 0)].map((n) => `claudemesh.sessionSecret/${n}`).sort());
+    const listed = Object.keys(context.globalState.get<Record<string, number>>('claudemesh.sessionSlots') ?? {}).sort();
+    assert.deepEqual(listed, [slotName('mesh-a', 2), slotName('mesh-b', 0)].sort());
+    // The freed slots work as new ones: slot 0 gets a fresh key, not the deleted one.
+    const taken = await next.acquire('mesh-a');
+    assert.equal(taken.slot, 0);
+    assert.equal(secretNames().length, 3);
+    assert.equal(await open().forgotten, 0, 'nothing more to delete');
   });
 });
 

@@ -9,6 +9,12 @@
  * slot 0 leased (a lock file under globalStorageUri, see FileLeases) and takes the next free slot, so two windows never
  * share a session key. Leases are not kept in globalState: that is one object per extension, rewritten whole by every
  * window's heartbeat, last writer wins, so one window's heartbeat could erase another's fresh lease.
+ *
+ * Secret storage cannot list its keys, so the slot names whose secrets were stored are kept in globalState (names
+ * and when each was last taken or let go; never a secret). A slot not used for SLOT_FORGET_MS whose lease nobody
+ * holds (this window takes it for the moment, so nobody can be using it) has its secret deleted at activation. A lost
+ * update of that list (two windows writing it at once) only leaves a secret for later: each acquire writes it again.
+ * Secrets stored by versions before the list are listed when their slot is next used.
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
@@ -81,7 +87,12 @@ export interface SessionIdentity {
 export const LEASE_BEAT_MS = 20_000;
 /** A lease not renewed for this long belongs to a window that is gone (crashed, or killed before deactivate). */
 export const LEASE_STALE_MS = 60_000;
+/** A slot not taken for this long is a workspace closed for good, or a second window of it: its key is deleted. */
+export const SLOT_FORGET_MS = 30 * 24 * 3600_000;
 const MAX_SLOTS = 16;
+/** globalState: slot name → ms when a window last took or let go that slot. */
+const SLOTS_KEY = 'claudemesh.sessionSlots';
+const sessionSecretName = (name: string) => `claudemesh.sessionSecret/${name}`;
 
 /**
  * Hands out this window's session identities and keeps their leases alive. One instance per window; `dispose()`
@@ -93,17 +104,23 @@ export class SessionKeys implements vscode.Disposable {
   private readonly held = new Map<string, string>();
   private readonly timer: NodeJS.Timeout;
   private readonly leases: FileLeases;
+  /** The sweep of long-unused slots started at construction; resolves to how many secrets it deleted. */
+  readonly forgotten: Promise<number>;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: Logger,
-    now: () => number = Date.now,
+    private readonly now: () => number = Date.now,
   ) {
     this.leases = new FileLeases(path.join(context.globalStorageUri.fsPath, 'leases'), this.windowId, LEASE_STALE_MS, now);
     // Earlier versions kept leases in globalState; they only ever expire, so drop them.
     for (const key of context.globalState.keys()) if (key.startsWith('claudemesh.lease/')) void context.globalState.update(key, undefined);
     this.timer = setInterval(() => void this.renew(), LEASE_BEAT_MS);
     this.timer.unref?.();
+    this.forgotten = this.forgetUnusedSlots().catch((err: Error) => {
+      this.log.warn(`Could not delete the session keys of long-unused slots: ${err.message}`);
+      return 0;
+    });
   }
 
   /** The workspace this window has open, hashed: key names must not reveal paths. */
@@ -114,6 +131,8 @@ export class SessionKeys implements vscode.Disposable {
   }
 
   async acquire(meshId: string): Promise<SessionIdentity> {
+    // The sweep takes leases under this window's id: it must be done before this window takes one of the same name.
+    await this.forgotten;
     const existing = this.held.get(meshId);
     const base = `${meshId}/${SessionKeys.workspaceKey()}`;
     for (let slot = 0; slot < MAX_SLOTS; slot++) {
@@ -126,7 +145,9 @@ export class SessionKeys implements vscode.Disposable {
         return temporarySession();
       }
       this.held.set(meshId, name);
-      return { sessionKey: await this.sessionKey(name), sessionId: this.sessionId(name), slot };
+      const sessionKey = await this.sessionKey(name);
+      await this.markUsed(name);
+      return { sessionKey, sessionId: this.sessionId(name), slot };
     }
     // Every slot busy means many windows on one workspace; a throwaway identity still works, it just cannot reattach.
     this.log.warn(`All ${MAX_SLOTS} session slots for this workspace are in use; this window uses a temporary session key.`);
@@ -136,7 +157,37 @@ export class SessionKeys implements vscode.Disposable {
   async release(meshId: string): Promise<void> {
     const name = this.held.get(meshId);
     this.held.delete(meshId);
-    if (name) await this.leases.release(name).catch((err: Error) => this.log.warn(`Could not release a session slot lease: ${err.message}`));
+    if (!name) return;
+    await this.markUsed(name);
+    await this.leases.release(name).catch((err: Error) => this.log.warn(`Could not release a session slot lease: ${err.message}`));
+  }
+
+  private slots(): Record<string, number> {
+    return { ...this.context.globalState.get<Record<string, number>>(SLOTS_KEY, {}) };
+  }
+
+  private async markUsed(name: string): Promise<void> {
+    await this.context.globalState.update(SLOTS_KEY, { ...this.slots(), [name]: this.now() });
+  }
+
+  /** Deletes the secrets of slots unused for SLOT_FORGET_MS, each while holding its lease so no window can be using it. */
+  private async forgetUnusedSlots(): Promise<number> {
+    let forgotten = 0;
+    for (const [name, usedAt] of Object.entries(this.slots())) {
+      if (this.now() - usedAt < SLOT_FORGET_MS || [...this.held.values()].includes(name)) continue;
+      if (!(await this.leases.tryAcquire(name))) continue; // a window that has been open the whole time
+      try {
+        await this.context.secrets.delete(sessionSecretName(name));
+        const rest = this.slots();
+        delete rest[name];
+        await this.context.globalState.update(SLOTS_KEY, rest);
+        forgotten++;
+      } finally {
+        await this.leases.release(name);
+      }
+    }
+    if (forgotten) this.log.info(`Deleted the session keys of ${forgotten} slot(s) unused for ${Math.round(SLOT_FORGET_MS / 86_400_000)} days.`);
+    return forgotten;
   }
 
   /** Resolves once every lease is released, so a reload of this window finds its slots free. */
@@ -156,7 +207,7 @@ export class SessionKeys implements vscode.Disposable {
   }
 
   private async sessionKey(name: string): Promise<SessionKey> {
-    const secretName = `claudemesh.sessionSecret/${name}`;
+    const secretName = sessionSecretName(name);
     try {
       const stored = await this.context.secrets.get(secretName);
       if (stored && SECRET_KEY.test(stored)) return { pubkey: stored.slice(64), secretKey: stored };

@@ -7,31 +7,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { formatSnippet } from '../../src/views/chat/snippet';
-import { assertScriptUsed, chatHtml, fakePeer, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { chatHtml, fakePeer, FakeRun, frontChat, hexKey, makeMesh, scratchWorkspace, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const ada = fakePeer({ pubkey: hexKey('ad'), displayName: 'Ada', hostname: 'ada-box', cwd: '/home/ada/shop' });
 
 describe('the chat panel', () => {
-  let dir: string;
   let run: FakeRun | undefined;
 
-  beforeEach(() => {
-    vscode.reset();
-    dir = scratchDir();
-    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(dir), name: 'work', index: 0 }];
-  });
-
-  afterEach(async () => {
-    await run?.running.dispose();
-    run = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-    assertScriptUsed();
-  });
+  const scratch = scratchWorkspace();
 
   async function startOne(context?: ReturnType<typeof vscode.makeExtensionContext>, mesh = makeMesh('team')) {
-    await useConfig(dir, [mesh]);
-    run = await startWithFakes(root, context);
+    await useConfig(scratch.dir, [mesh]);
+    run = await scratch.start(root, context);
     const client = run.client('team');
     client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
     client.setPeers([fakePeer({ pubkey: client.sessionPubkey, displayName: 'me' }), ada]);
@@ -181,7 +169,7 @@ describe('the chat panel', () => {
 
   it('copies a code block and inserts it at the cursor of the last editor used', async () => {
     const { client } = await startOne();
-    const document = new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'a.ts')), 'before\n');
+    const document = new vscode.FakeTextDocument(vscode.Uri.file(path.join(scratch.dir, 'a.ts')), 'before\n');
     vscode.setActiveEditor(document, new vscode.Selection(new vscode.Position(1, 0), new vscode.Position(1, 0)));
     const chat = await openAda();
     client.receive({ senderPubkey: ada.pubkey, text: 'try\n```ts\nconst fixed = true;\n```' });
@@ -196,8 +184,8 @@ describe('the chat panel', () => {
 
   it("opens a peer's snippet at its lines when the workspace has the file, and says so when it differs, is missing or leaves the workspace", async () => {
     const { client } = await startOne();
-    fs.mkdirSync(path.join(dir, 'src'));
-    fs.writeFileSync(path.join(dir, 'src', 'a.ts'), 'one\nconst a = 1;\nreturn a;\nfour\n');
+    fs.mkdirSync(path.join(scratch.dir, 'src'));
+    fs.writeFileSync(path.join(scratch.dir, 'src', 'a.ts'), 'one\nconst a = 1;\nreturn a;\nfour\n');
     const chat = await openAda();
     const send = (p: string, code: string) => client.receive({ senderPubkey: ada.pubkey, text: formatSnippet({ path: p, start: 2, end: 3, language: 'typescript', code }) });
     send('src/a.ts', 'const a = 1;\nreturn a;');
@@ -211,7 +199,7 @@ describe('the chat panel', () => {
     await vscode.until(() => vscode.shownDocuments.length === 1, 'the file to open');
     await new Promise((resolve) => setTimeout(resolve, 20));
     const editor = vscode.window.activeTextEditor!;
-    assert.equal(editor.document.uri.fsPath, path.join(dir, 'src', 'a.ts'));
+    assert.equal(editor.document.uri.fsPath, path.join(scratch.dir, 'src', 'a.ts'));
     assert.deepEqual([editor.selection.start.line, editor.selection.end.line, editor.selection.end.character], [1, 2, 9]);
     assert.equal(vscode.ui.messages.length, 0, 'the same lines: nothing to say');
     for (const [i, id] of ids.slice(1).entries()) {
@@ -227,7 +215,7 @@ describe('the chat panel', () => {
 
   it('attaches the selection from the composer button, and sends it under a note', async () => {
     const { client } = await startOne();
-    const document = new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'lib', 'b.py')), 'x = 1\ny = 2\n', 'python');
+    const document = new vscode.FakeTextDocument(vscode.Uri.file(path.join(scratch.dir, 'lib', 'b.py')), 'x = 1\ny = 2\n', 'python');
     vscode.setActiveEditor(document, new vscode.Selection(new vscode.Position(1, 0), new vscode.Position(1, 5)));
     const chat = await openAda();
     chat.webview.fromPage({ type: 'attach' });

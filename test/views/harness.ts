@@ -312,6 +312,46 @@ export function scratchDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'claudemesh-views-'));
 }
 
+export interface Scratch {
+  /** This test's own folder: configs, workspace files and storage go under it. */
+  readonly dir: string;
+  /** startWithFakes, and the run is disposed after the test. */
+  start(...args: Parameters<typeof startWithFakes>): Promise<FakeRun>;
+}
+
+/**
+ * Every test of the calling `describe` on a fresh fake `vscode` and a scratch folder, which is the workspace folder
+ * (`folder` under it, or none when `folder` is null). After each test the runs it started are disposed, the folder
+ * is removed and the scripted user checked (assertScriptUsed) unless `checkScript` is false.
+ */
+export function scratchWorkspace(options: { folder?: string | null; checkScript?: boolean } = {}): Scratch {
+  const { folder = '', checkScript = true } = options;
+  let dir = '';
+  let runs: FakeRun[] = [];
+  beforeEach(() => {
+    vscode.reset();
+    dir = scratchDir();
+    if (folder !== null) vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(path.join(dir, folder)), name: folder || 'work', index: 0 }];
+  });
+  afterEach(async () => {
+    // A run the test disposed already is not disposed twice: dispose() waits for the first call.
+    for (const run of runs) await run.running.dispose();
+    runs = [];
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (checkScript) assertScriptUsed();
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    async start(...args) {
+      const run = await startWithFakes(...args);
+      runs.push(run);
+      return run;
+    },
+  };
+}
+
 /** The chat panel in front, with its page loaded (what media/chat.js does first: say it is ready). */
 export function frontChat(): vscode.FakeWebviewPanel {
   const panel = vscode.webviewPanels.filter((p) => !p.disposed && p.active).pop();

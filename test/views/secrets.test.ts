@@ -14,24 +14,16 @@ import { FileLeases } from '../../src/broker/leases';
 import type { Logger } from '../../src/broker/types';
 import { LEASE_STALE_MS, SessionKeys, SLOT_FORGET_MS } from '../../src/views/identities/identities';
 import { FAST_TIMING, MeshFixture, waitUntil } from '../support/meshFixture';
-import { FakeRun, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { FakeRun, makeMesh, scratchWorkspace, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 
 describe('secrets stay inside the extension', () => {
-  let dir: string;
   let run: FakeRun | undefined;
+  const scratch = scratchWorkspace({ folder: null });
 
   beforeEach(async () => {
-    vscode.reset();
-    dir = scratchDir();
-    await vscode.workspace.getConfiguration('claudemesh').update('configPath', path.join(dir, 'config.json'));
-  });
-
-  afterEach(async () => {
-    await run?.running.dispose();
-    run = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
+    await vscode.workspace.getConfiguration('claudemesh').update('configPath', path.join(scratch.dir, 'config.json'));
   });
 
   it('hands its running app to extension.exports only in ExtensionMode.Test', async () => {
@@ -71,10 +63,10 @@ describe('secrets stay inside the extension', () => {
       bad({ inviteVersion: secret }),
       bad({ slug: { secret }, name: [seed] }),
     ];
-    const file = path.join(dir, 'config.json');
+    const file = path.join(scratch.dir, 'config.json');
     fs.writeFileSync(file, JSON.stringify({ version: 1, displayName: { secret }, meshes: entries }));
     vscode.ui.queue.message.push('Show Logs');
-    run = await startWithFakes(root);
+    run = await scratch.start(root);
     assert.deepEqual(run.clients.map((c) => c.mesh.slug), ['good'], 'the good mesh still connects');
 
     const log = vscode.outputChannels.flatMap((c) => c.lines).join('\n');
@@ -165,24 +157,12 @@ describe('session keys of windows that are gone', () => {
 });
 
 describe('what the hello shares about this machine', () => {
-  let dir: string;
   let run: FakeRun | undefined;
-
-  beforeEach(() => {
-    vscode.reset();
-    dir = scratchDir();
-    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(path.join(dir, 'api')), name: 'api', index: 0 }];
-  });
-
-  afterEach(async () => {
-    await run?.running.dispose();
-    run = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const scratch = scratchWorkspace({ folder: 'api' });
 
   it('sends only the folder name and the host name by default, and what the settings say after a change', async () => {
-    await useConfig(dir, [makeMesh('team')]);
-    run = await startWithFakes(root);
+    await useConfig(scratch.dir, [makeMesh('team')]);
+    run = await scratch.start(root);
     const first = run.client('team');
     assert.deepEqual([first.options.cwd, first.options.hostname], ['api', os.hostname()]);
 
@@ -194,14 +174,14 @@ describe('what the hello shares about this machine', () => {
     await vscode.workspace.getConfiguration('claudemesh').update('share.hostName', false);
     await vscode.workspace.getConfiguration('claudemesh').update('share.workingFolder', 'fullPath');
     await vscode.until(() => run!.client('team').options.cwd !== '' && run!.client('team').options.hostname === '', 'the full path without a host name');
-    assert.equal(run.client('team').options.cwd, path.join(dir, 'api'));
+    assert.equal(run.client('team').options.cwd, path.join(scratch.dir, 'api'));
   });
 
   it('never falls back to the home folder when no folder is open', async () => {
     vscode.workspace.workspaceFolders = undefined;
-    await useConfig(dir, [makeMesh('team')]);
+    await useConfig(scratch.dir, [makeMesh('team')]);
     await vscode.workspace.getConfiguration('claudemesh').update('share.workingFolder', 'fullPath');
-    run = await startWithFakes(root);
+    run = await scratch.start(root);
     assert.equal(run.client('team').options.cwd, '');
   });
 

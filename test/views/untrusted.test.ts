@@ -11,7 +11,7 @@ import { docUri, parseDocUri } from '../../src/views/shared/documents';
 import { block, documentJson, documentText, escapeMarkdown, inline, markdown } from '../../src/views/shared/untrusted';
 import { hostile, huge, LINKS, MALLORY } from '../support/mallory';
 import * as vscode from '../support/fakeVscode';
-import { assertScriptUsed, chatHtml, fakePeer, FakeMeshClient, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { chatHtml, FakeMeshClient, fakePeer, FakeRun, frontChat, hexKey, makeMesh, scratchWorkspace, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const HIDDEN = /[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
@@ -93,18 +93,16 @@ describe('the rule for outside text', () => {
 });
 
 describe('Mallory on every surface', () => {
-  let dir: string;
   let run: FakeRun | undefined;
   let client: FakeMeshClient;
   let mallory: Peer;
 
+  const scratch = scratchWorkspace();
+
   beforeEach(async () => {
-    vscode.reset();
-    dir = scratchDir();
-    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(dir), name: 'work', index: 0 }];
     // Two meshes, so mesh nodes, mesh-prefixed toasts and the mesh pick show up too; one slug is hostile.
-    await useConfig(dir, [makeMesh('team'), makeMesh(`evil ${LINKS.sentinel} $(bug)`)]);
-    run = await startWithFakes(root);
+    await useConfig(scratch.dir, [makeMesh('team'), makeMesh(`evil ${LINKS.sentinel} $(bug)`)]);
+    run = await scratch.start(root);
     client = run.client('team');
     mallory = fakePeer({
       pubkey: hexKey('e1'),
@@ -123,13 +121,6 @@ describe('Mallory on every surface', () => {
     client.memories = [{ id: 'mem1', ...MALLORY.memory, rememberedBy: MALLORY.name, rememberedAt: hostile('at') }];
     for (const [key, value] of Object.entries(MALLORY.state)) client.stateEntries.set(key, { key, value, updatedBy: MALLORY.name, updatedAt: hostile('at') });
     client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
-  });
-
-  afterEach(async () => {
-    await run?.running.dispose();
-    run = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-    assertScriptUsed();
   });
 
   /** The rows of a view under the "team" mesh node (two meshes: every view groups by mesh). */

@@ -15,7 +15,7 @@ import { ActivityLog } from '../../src/views/activityLog';
 import type { OutboxRow } from '../../src/broker/types';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/shared/ctx';
-import { assertScriptUsed, chatHtml, fakePeer, FakeMeshClient, FakeRun, frontChat, hexKey, makeMesh, scratchDir, startWithFakes, useConfig } from './harness';
+import { chatHtml, FakeMeshClient, fakePeer, FakeRun, frontChat, hexKey, makeMesh, scratchWorkspace, useConfig } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const alice = fakePeer({ pubkey: hexKey('a1'), displayName: 'alice', summary: 'fixing the build', hostname: 'alice-laptop', groups: [{ name: 'devs' }] });
@@ -32,25 +32,13 @@ function tooltipOf(item: vscode.FakeStatusBarItem): vscode.MarkdownString {
 }
 
 describe('views, status bar and commands over scripted clients', () => {
-  let dir: string;
   let run: FakeRun | undefined;
 
-  beforeEach(async () => {
-    vscode.reset();
-    dir = scratchDir();
-    vscode.workspace.workspaceFolders = [{ uri: vscode.Uri.file(dir), name: 'work', index: 0 }];
-  });
-
-  afterEach(async () => {
-    await run?.running.dispose();
-    run = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-    assertScriptUsed();
-  });
+  const scratch = scratchWorkspace();
 
   async function startOne(slug = 'team'): Promise<{ run: FakeRun; client: ReturnType<FakeRun['client']> }> {
-    await useConfig(dir, [makeMesh(slug)]);
-    run = await startWithFakes(root);
+    await useConfig(scratch.dir, [makeMesh(slug)]);
+    run = await scratch.start(root);
     const client = run.client(slug);
     client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
     return { run, client };
@@ -149,8 +137,8 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('asks which mesh once, then uses that one until the user picks another default', async () => {
-      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
-      run = await startWithFakes(root);
+      await useConfig(scratch.dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await scratch.start(root);
       for (const slug of ['team', 'ops']) run.client(slug).setConnection({ kind: 'connected', presenceId: 'p', displayName: 'me' });
       vscode.ui.queue.quickPick.push('ops');
       await vscode.commands.executeCommand('claudemesh.refreshSkills');
@@ -165,8 +153,8 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('groups every view by mesh when more than one mesh is joined', async () => {
-      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
-      run = await startWithFakes(root);
+      await useConfig(scratch.dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await scratch.start(root);
       run.client('team').setConnection({ kind: 'connected', presenceId: 'p', displayName: 'me' });
       run.client('team').setPeers([alice]);
       const tree = await vscode.readTree('claudemesh.peers');
@@ -260,8 +248,8 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('shows a burst of messages in one conversation as two toasts: the first at once, the rest together', async () => {
-      await useConfig(dir, [makeMesh('team')]);
-      run = await startWithFakes(root, undefined, { notificationQuietMs: 150 });
+      await useConfig(scratch.dir, [makeMesh('team')]);
+      run = await scratch.start(root, undefined, { notificationQuietMs: 150 });
       const client = run.client('team');
       client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
       client.setPeers([alice]);
@@ -486,7 +474,7 @@ describe('views, status bar and commands over scripted clients', () => {
     it('attaches the selection to the peer\'s composer and sends it as a fenced block under its workspace-relative path and lines', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);
-      const file = path.join(dir, 'src', 'a.ts');
+      const file = path.join(scratch.dir, 'src', 'a.ts');
       const document = new vscode.FakeTextDocument(vscode.Uri.file(file), 'line 1\nconst x = `a`;\nreturn x;\nline 4\n');
       vscode.setActiveEditor(document, new vscode.Selection(new vscode.Position(1, 0), new vscode.Position(3, 0)));
       vscode.ui.queue.quickPick.push('alice');
@@ -544,7 +532,7 @@ describe('views, status bar and commands over scripted clients', () => {
 
     it('shows what Remember will store, with the selection in the box to check or trim', async () => {
       const { client } = await startOne();
-      const doc = new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'notes.md')), 'the deploy key rotates on Fridays');
+      const doc = new vscode.FakeTextDocument(vscode.Uri.file(path.join(scratch.dir, 'notes.md')), 'the deploy key rotates on Fridays');
       vscode.setActiveEditor(doc);
       vscode.window.activeTextEditor!.selection = new vscode.Selection(new vscode.Position(0, 0), new vscode.Position(0, 14));
       let shown = '';
@@ -613,7 +601,7 @@ describe('views, status bar and commands over scripted clients', () => {
     it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {
       const { client } = await startOne();
       const text = '---\nname: release-notes\ndescription: Write release notes\ntags: [docs, release]\n---\n# Steps\n1. Read the log\n';
-      vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.file(path.join(dir, 'SKILL.md')), text));
+      vscode.setActiveEditor(new vscode.FakeTextDocument(vscode.Uri.file(path.join(scratch.dir, 'SKILL.md')), text));
       vscode.ui.queue.inputBox.push((o) => o.value as string, (o) => o.value as string, (o) => o.value as string);
       await vscode.commands.executeCommand('claudemesh.shareSkill');
       assert.deepEqual(client.calls.find((c) => c.method === 'shareSkill')?.args[0], {
@@ -625,8 +613,8 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('chooses which meshes to connect and drops the others', async () => {
-      await useConfig(dir, [makeMesh('team'), makeMesh('ops')]);
-      run = await startWithFakes(root);
+      await useConfig(scratch.dir, [makeMesh('team'), makeMesh('ops')]);
+      run = await scratch.start(root);
       const ops = run.client('ops');
       vscode.ui.queue.quickPick.push((items) => items.filter((i) => i.label === 'team'));
       await vscode.commands.executeCommand('claudemesh.chooseMeshes');
@@ -640,12 +628,12 @@ describe('views, status bar and commands over scripted clients', () => {
 
   describe('identities', () => {
     it('reuses the session key after a window reload, so the broker can reattach the session', async () => {
-      await useConfig(dir, [makeMesh('team')]);
+      await useConfig(scratch.dir, [makeMesh('team')]);
       const context = vscode.makeExtensionContext(root);
-      run = await startWithFakes(root, context);
+      run = await scratch.start(root, context);
       const before = run.client('team').options;
       await run.running.dispose();
-      run = await startWithFakes(root, context);
+      run = await scratch.start(root, context);
       const after = run.client('team').options;
       assert.equal(after.sessionKey.pubkey, before.sessionKey.pubkey);
       assert.equal(after.sessionId, before.sessionId);
@@ -672,9 +660,9 @@ describe('views, status bar and commands over scripted clients', () => {
     }
 
     it('gives a second window on the same workspace its own session key and id', async () => {
-      await useConfig(dir, [makeMesh('team')]);
+      await useConfig(scratch.dir, [makeMesh('team')]);
       const first = vscode.makeExtensionContext(root);
-      run = await startWithFakes(root, first);
+      run = await scratch.start(root, first);
       const a = run.client('team').options;
       const b = await optionsInAnotherWindow(first);
       assert.notEqual(b.sessionKey.pubkey, a.sessionKey.pubkey);
@@ -682,9 +670,9 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('takes over the session key of a window that stopped renewing its lease', async () => {
-      await useConfig(dir, [makeMesh('team')]);
+      await useConfig(scratch.dir, [makeMesh('team')]);
       const crashed = vscode.makeExtensionContext(root);
-      run = await startWithFakes(root, crashed);
+      run = await scratch.start(root, crashed);
       const crashedKey = run.client('team').options.sessionKey.pubkey;
       // A crashed window's lease file is simply never touched again.
       const leases = path.join(crashed.globalStorageUri.fsPath, 'leases');
@@ -696,11 +684,11 @@ describe('views, status bar and commands over scripted clients', () => {
     });
 
     it('shows one clear message for a broken config, with a button that opens it', async () => {
-      const file = path.join(dir, 'config.json');
+      const file = path.join(scratch.dir, 'config.json');
       fs.writeFileSync(file, '{"meshes": [ {"meshId": "short"} ');
       await vscode.workspace.getConfiguration('claudemesh').update('configPath', file);
       vscode.ui.queue.message.push('Open Claudemesh Config');
-      run = await startWithFakes(root);
+      run = await scratch.start(root);
       await vscode.until(() => vscode.shownDocuments.length > 0, 'the config to open');
       assert.equal(vscode.ui.messages.length, 1);
       assert.match(vscode.ui.messages[0].message, /config\.json is not valid JSON/);

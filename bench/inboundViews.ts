@@ -84,7 +84,7 @@ async function openSession(history: number, peerCount: number): Promise<Session>
   await until(() => received === history + 1, 'a message from the peer on top');
   await redraw(messages, undefined);
   running.app.chats.open({ meshId: mesh.meshId, key: correspondents[0].pubkey, label: 'Peer' });
-  // The page says it is ready (what media/chat.js does first); from then on every change to its mesh's
+  // The page says it is ready (what src/views/chat/page.js does first); from then on every change to its mesh's
   // conversations posts the panel a patch.
   const page = frontChat().webview;
   const rendered = () => page.postedOf('patch').length;

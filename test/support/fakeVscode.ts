@@ -297,7 +297,7 @@ export class FakeWebview {
     this.posted.push(JSON.parse(JSON.stringify(message)));
     return true;
   }
-  /** What media/chat.js would send. */
+  /** What the chat page (src/views/chat/page.js) would send. */
   fromPage(message: unknown): void {
     this.received.fire(JSON.parse(JSON.stringify(message)));
   }

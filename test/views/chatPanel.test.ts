@@ -1,5 +1,5 @@
 /**
- * The chat panel in the real extension over scripted clients, with the test playing the page (media/chat.js): what
+ * The chat panel in the real extension over scripted clients, with the test playing the page (src/views/chat/page.js): what
  * it is sent, and what the extension does with what the page asks for.
  */
 import { strict as assert } from 'node:assert';
@@ -81,10 +81,10 @@ describe('the chat panel', () => {
     assert.match(csp, /^default-src 'none'; style-src https:\/\/fake-webview\.invalid; script-src 'nonce-[A-Za-z0-9+/=]{24}';/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
     const nonce = /'nonce-([^']+)'/.exec(csp)![1];
-    assert.deepEqual([...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]), [` nonce="${nonce}" src="https://fake-webview.invalid${path.join(root, 'media', 'chat.js')}"`]);
+    assert.deepEqual([...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]), [` nonce="${nonce}" src="https://fake-webview.invalid${path.join(root, 'dist', 'chat.js')}"`]);
     assert.doesNotMatch(html, /\sstyle=|\son\w+=/);
     assert.equal(options.enableScripts, true);
-    assert.deepEqual((options.localResourceRoots as vscode.Uri[]).map((u) => u.fsPath), [path.join(root, 'media')]);
+    assert.deepEqual((options.localResourceRoots as vscode.Uri[]).map((u) => u.fsPath), [path.join(root, 'media'), path.join(root, 'dist')]);
   });
 
   it('sends from the composer with the picked priority, shows the status as it changes, and keeps the draft per conversation across a reload', async () => {

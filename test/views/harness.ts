@@ -352,7 +352,7 @@ export function scratchWorkspace(options: { folder?: string | null; checkScript?
   };
 }
 
-/** The chat panel in front, with its page loaded (what media/chat.js does first: say it is ready). */
+/** The chat panel in front, with its page loaded (what the page script, src/views/chat/page.js, does first: say it is ready). */
 export function frontChat(): vscode.FakeWebviewPanel {
   const panel = vscode.webviewPanels.filter((p) => !p.disposed && p.active).pop();
   if (!panel) throw new Error(`no chat panel is in front (panels: ${vscode.webviewPanels.map((p) => p.title).join(', ') || 'none'})`);

@@ -3,7 +3,7 @@
  * something you read and write in beside your code, several can sit side by side or in tabs, and each keeps its own
  * scroll position and draft; the sidebar keeps one view per slot and would have to swap conversations in place.
  *
- * The page (media/chat.js) is a thin renderer: it shows HTML this side built from the view model (model.ts, render.ts;
+ * The page (page.js, bundled into dist/chat.js) is a thin renderer: it shows HTML this side built from the view model (model.ts, render.ts;
  * peer text only through markdown.ts) and sends back user actions that name things by our own ids. Every action is
  * checked here: links are opened only if that message offered them, and after a modal that shows the target.
  */
@@ -136,7 +136,7 @@ export class ChatPanels implements vscode.Disposable {
   }
 
   private webviewOptions(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'media')] };
+    return { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'media'), vscode.Uri.joinPath(this.extensionUri, 'dist')] };
   }
 
   private adopt(webviewPanel: vscode.WebviewPanel, ref: ChatRef): ChatPanel {
@@ -406,7 +406,8 @@ export class ChatPanel {
   }
 
   private html(webview: vscode.Webview): string {
-    const media = (file: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.host.extensionUri, 'media', file)).toString();
+    // The style sheet is a file of ours in media/; the script is esbuild's bundle of page.js in dist/.
+    const resource = (...segments: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.host.extensionUri, ...segments)).toString();
     const n = nonce();
     const csp = `default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${n}'; img-src 'none'; font-src 'none'; connect-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'`;
     return `<!DOCTYPE html>
@@ -415,7 +416,7 @@ export class ChatPanel {
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="${media('chat.css')}">
+<link rel="stylesheet" href="${resource('media', 'chat.css')}">
 <title>Claudemesh chat</title>
 </head>
 <body>
@@ -436,7 +437,7 @@ export class ChatPanel {
 <button type="submit" id="send">Send</button>
 </div>
 </form>
-<script nonce="${n}" src="${media('chat.js')}"></script>
+<script nonce="${n}" src="${resource('dist', 'chat.js')}"></script>
 </body>
 </html>`;
   }

@@ -4,7 +4,7 @@
  * the history's). Message bodies are rendered once per message: their text never changes.
  * DOM ids are ours (`k1`, `k2`, …), never a peer-chosen message id. No vscode import (unit tests, bench).
  */
-import { ago } from '../shared/text';
+import { ago } from '../shared/time';
 import { inline } from '../shared/untrusted';
 import { escapeHtml, showBidiControls } from './escape';
 import type * as Markdown from './markdown';

@@ -2,6 +2,15 @@
  * Small text helpers for our own UI strings. Text from peers, the broker or a server goes through untrusted.ts
  * before it reaches any surface.
  */
+import type { PresenceEvent } from '../../broker/types';
+import { ago } from './time';
+
+/** What a presence event says a peer did, as a verb before a mesh ("joined team", "is back on team", "left team"). */
+export const PRESENCE_VERB: Partial<Record<PresenceEvent['event'], string>> = {
+  peer_joined: 'joined',
+  peer_returned: 'is back on',
+  peer_left: 'left',
+};
 
 /** One line, at most `max` characters, for descriptions, toasts and quick picks. */
 export function preview(text: string, max = 80): string {
@@ -28,17 +37,6 @@ export function jsonPreview(value: unknown, max = 60): string {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** "3 min ago" style, for tooltips; `now` is a parameter so callers and tests agree on it. */
-export function ago(timestamp: number, now = Date.now()): string {
-  const seconds = Math.max(0, Math.round((now - timestamp) / 1000));
-  if (seconds < 60) return 'just now';
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} min ago`;
-  const hours = Math.round(minutes / 60);
-  if (hours < 48) return `${hours} h ago`;
-  return `${Math.round(hours / 24)} days ago`;
 }
 
 /**

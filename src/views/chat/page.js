@@ -1,6 +1,9 @@
 // The chat panel's page (src/views/chat/panel.ts builds its HTML and CSP). It only shows HTML the extension rendered
 // (peer text already escaped there) and reports what the user did, naming messages by the extension's own ids.
-// It never navigates, never fetches, and never evaluates anything it receives.
+// It never navigates, never fetches, and never evaluates anything it receives. esbuild.mjs bundles it, with what it
+// imports, into dist/chat.js, the one script the panel loads.
+import { ago } from '../shared/time';
+
 (function () {
   'use strict';
   const vscode = acquireVsCodeApi();
@@ -29,20 +32,10 @@
   }
 
   // ---- time: relative on the message, absolute in its tooltip, and on request (click or Enter) in place ----
-  // relative() says what src/views/text.ts ago() says (the extension renders the first text with it); the page cannot
-  // import it, and keeps the label current as time passes.
-  function relative(at) {
-    const seconds = Math.max(0, Math.round((Date.now() - at) / 1000));
-    if (seconds < 60) return 'just now';
-    const minutes = Math.round(seconds / 60);
-    if (minutes < 60) return `${minutes} min ago`;
-    const hours = Math.round(minutes / 60);
-    if (hours < 48) return `${hours} h ago`;
-    return `${Math.round(hours / 24)} days ago`;
-  }
+  // The label is ago()'s, as the extension rendered it first; the page keeps it current as time passes.
   function refreshTimes(scope) {
     for (const time of scope.querySelectorAll('time[data-at]')) {
-      time.textContent = time.dataset.absolute === '1' ? time.title : relative(Number(time.dataset.at));
+      time.textContent = time.dataset.absolute === '1' ? time.title : ago(Number(time.dataset.at));
     }
   }
   setInterval(() => refreshTimes(list), 30_000);

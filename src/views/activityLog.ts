@@ -6,13 +6,8 @@
  */
 import type * as vscode from 'vscode';
 import type { MeshClientApi, OutboxRow, PresenceEvent } from '../broker/types';
+import { PRESENCE_VERB } from './shared/text';
 import { inline } from './shared/untrusted';
-
-const PRESENCE: Partial<Record<PresenceEvent['event'], string>> = {
-  peer_joined: 'joined',
-  peer_returned: 'is back',
-  peer_left: 'left',
-};
 
 export class ActivityLog {
   /** The status each row had at the last outbox change, to log transitions only. */
@@ -26,9 +21,9 @@ export class ActivityLog {
   }
 
   presence(event: PresenceEvent): void {
-    const verb = PRESENCE[event.event];
+    const verb = PRESENCE_VERB[event.event];
     if (!verb || event.pubkey === this.client.sessionPubkey) return;
-    this.log.info(`${this.slug}: ${inline(event.name || 'a peer', 80)} ${verb}`);
+    this.log.info(`${this.slug}: ${inline(event.name || 'a peer', 80)} ${verb} the mesh`);
   }
 
   outbox(rows: readonly OutboxRow[]): void {

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { ConversationNode, OutgoingNode } from '../../src/views/conversations/tree';
-import { Conversations } from '../../src/views/conversations/model';
-import { howItTravels } from '../../src/views/conversations/model';
+import { Conversations, howItTravels } from '../../src/views/conversations/model';
+import { Notifications } from '../../src/views/conversations/notifications';
 import { parseStateValue, stateValueText } from '../../src/views/state/commands';
 import { memberLabel, when } from '../../src/views/shared/text';
 import { ActivityLog } from '../../src/views/activityLog';
@@ -261,6 +261,23 @@ describe('views, status bar and commands over scripted clients', () => {
         'bob (to everyone or a group): to all',
         '4 new messages from alice, the latest: m5',
       ]);
+    });
+
+    it('forgets a conversation\'s quiet window once it has passed, so the toast bookkeeping does not grow with every peer', async () => {
+      const { run: started, client } = await startOne();
+      const bob = fakePeer({ pubkey: hexKey('b2'), displayName: 'bob' });
+      client.setPeers([alice, bob]);
+      const notifications = new Notifications(started.running.app.ctx, started.running.app.conversations, 20);
+      try {
+        client.receive({ senderPubkey: alice.pubkey, text: 'one' });
+        await vscode.until(() => notifications.quietConversations === 1, 'alice\'s toast');
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        client.receive({ senderPubkey: bob.pubkey, text: 'two' });
+        await vscode.until(() => vscode.ui.messages.some((m) => m.message === 'bob: two'), 'bob\'s toast');
+        assert.equal(notifications.quietConversations, 1, 'only bob\'s window: alice\'s ended');
+      } finally {
+        notifications.dispose();
+      }
     });
 
     it('marks every conversation read with Mark All Read', async () => {
@@ -714,8 +731,8 @@ describe('the log tells the story', () => {
     story.outbox([{ ...row, status: 'delivered', attempts: 2 }]);
     story.outbox([{ ...row, clientMessageId: 'c2', status: 'failed', lastError: 'payload too large' }]);
     assert.deepEqual(channel.lines, [
-      '[info] team: Ada joined',
-      '[info] team: Ada left',
+      '[info] team: Ada joined the mesh',
+      '[info] team: Ada left the mesh',
       '[info] team: message c1 to Ada is held until the peer is online',
       '[info] team: message c1 to Ada resent (attempt 2)',
       '[info] team: message c1 to Ada delivered',

@@ -8,13 +8,7 @@ import { conversationKeyOf, Conversations, peerName } from './model';
 import { Ctx, readSettings } from '../shared/ctx';
 import { inline } from '../shared/untrusted';
 import { say, showInfo, showWarning } from '../shared/notify';
-import { errorMessage } from '../shared/text';
-
-const PRESENCE_TEXT: Partial<Record<PresenceEvent['event'], string>> = {
-  peer_joined: 'joined',
-  peer_returned: 'is back on',
-  peer_left: 'left',
-};
+import { errorMessage, PRESENCE_VERB } from '../shared/text';
 
 /** Messages of one conversation that arrived while its last toast was recent: shown together once it is not. */
 interface Burst {
@@ -67,8 +61,16 @@ export class Notifications implements vscode.Disposable {
     if (held.length) await this.toast(client, id, held);
   }
 
+  /** How many conversations are within their quiet window: the ones whose window ended are dropped as others start. */
+  get quietConversations(): number {
+    return this.bursts.size;
+  }
+
   private async toast(client: MeshClientApi, id: string, messages: InboundMessage[]): Promise<void> {
-    this.bursts.set(id, { until: Date.now() + this.quietMs, held: [] });
+    const now = Date.now();
+    // A window that ended with nothing held has nothing left to do (one with held messages ends in release()).
+    for (const [other, burst] of this.bursts) if (!burst.timer && now >= burst.until) this.bursts.delete(other);
+    this.bursts.set(id, { until: now + this.quietMs, held: [] });
     const message = messages[messages.length - 1];
     const key = conversationKeyOf(message);
     const name = peerName(client, message.senderPubkey, message.senderName);
@@ -89,7 +91,7 @@ export class Notifications implements vscode.Disposable {
   }
 
   private onPresence(client: MeshClientApi, event: PresenceEvent): void {
-    const verb = PRESENCE_TEXT[event.event];
+    const verb = PRESENCE_VERB[event.event];
     if (!verb || !readSettings().presenceNotifications || event.pubkey === client.sessionPubkey) return;
     void showInfo(say`${event.name || 'A peer'} ${verb} ${client.mesh.slug}.`);
   }

@@ -231,9 +231,6 @@ export abstract class CachedMeshTree<T extends MeshScoped, V> extends MeshTree<T
     return [...this.cache.errors.values()];
   }
 
-  protected override hasLastKnown(client: MeshClientApi): boolean {
-    const known = this.cache.peek(client.mesh.meshId);
-    if (known instanceof Map || known instanceof Set) return known.size > 0;
-    return Array.isArray(known) ? known.length > 0 : known !== undefined;
-  }
+  /** Each view knows what an empty snapshot of its own looks like (an empty state Map, no skills). */
+  protected abstract override hasLastKnown(client: MeshClientApi): boolean;
 }

@@ -22,6 +22,10 @@ export class SkillsView extends CachedMeshTree<SkillNode, SkillSummary[]> {
     super(ctx, 'claudemesh.skills', (client) => client.listSkills());
   }
 
+  protected override hasLastKnown(client: MeshClientApi): boolean {
+    return (this.cache.peek(client.mesh.meshId)?.length ?? 0) > 0;
+  }
+
   protected async roots(client: MeshClientApi): Promise<SkillNode[]> {
     return ((await this.cache.get(client)) ?? []).map((skill) => new SkillNode(client.mesh.meshId, skill));
   }

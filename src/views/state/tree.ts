@@ -30,6 +30,10 @@ export class StateView extends CachedMeshTree<StateNode, Map<string, StateEntry>
     );
   }
 
+  protected override hasLastKnown(client: MeshClientApi): boolean {
+    return (this.cache.peek(client.mesh.meshId)?.size ?? 0) > 0;
+  }
+
   protected async roots(client: MeshClientApi): Promise<StateNode[]> {
     const entries = await this.cache.get(client);
     return [...(entries?.values() ?? [])].sort((a, b) => a.key.localeCompare(b.key)).map((e) => new StateNode(client.mesh.meshId, e));

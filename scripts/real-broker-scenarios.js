@@ -2,6 +2,7 @@
 // Runs the broker client's issue-12 scenarios against a real claudemesh broker (not CI; see ../shared/real-broker/).
 // Usage, after `npx tsc -p .` and the real broker's start.sh:
 //   node scripts/real-broker-scenarios.js [$REAL_BROKER_HOME]
+//   SCENARIOS=order,odd,own,dnd,broadcast,size,webhook,grace   (the default: all of them; grace takes ~2 min)
 // Uses the two member configs that start.sh writes (member-a, member-b). Prints one line per finding; no message text
 // other than the test's own, no keys.
 'use strict';
@@ -42,7 +43,7 @@ async function until(check, what, limitMs = 20_000) {
 }
 
 /** A raw session_hello whose optional fields are odd (the real broker copies them into every peers_list). */
-function oddPeer(mesh) {
+function oddPeer(mesh, fields = { displayName: 'Odd', model: 1, hostname: {} }) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(mesh.brokerUrl);
     const key = generateKeypair();
@@ -52,7 +53,7 @@ function oddPeer(mesh) {
       ws.send(JSON.stringify({
         type: 'session_hello', meshId: mesh.meshId, parentMemberId: mesh.memberId, parentMemberPubkey: mesh.pubkey, sessionPubkey: key.pubkey,
         parentAttestation: mintAttestation(mesh.pubkey, mesh.secretKey, key.pubkey, ts + 3600_000), sessionId: `odd-${process.pid}`, pid: process.pid,
-        cwd: '/odd', displayName: 'Odd', model: 1, hostname: {}, timestamp: ts, signature: signSessionHello(mesh.meshId, mesh.pubkey, key.pubkey, key.secretKey, ts),
+        cwd: '/odd', ...fields, timestamp: ts, signature: signSessionHello(mesh.meshId, mesh.pubkey, key.pubkey, key.secretKey, ts),
       }));
     });
     ws.once('message', (data) => (JSON.parse(data.toString()).type === 'hello_ack' ? resolve(ws) : reject(new Error(data.toString()))));
@@ -133,16 +134,84 @@ async function grace(alice, bobMember) {
     .then(() => console.log('grace: the redirected row is delivered'), (e) => console.log(`grace: ${e.message}`));
 }
 
+/** A raw request on a raw session: resolves with the reply carrying its _reqId. */
+function rawRequest(ws, frame) {
+  const reqId = `raw-${Math.random().toString(36).slice(2)}`;
+  return new Promise((resolve) => {
+    const onMessage = (data) => {
+      const reply = JSON.parse(data.toString());
+      if (reply._reqId !== reqId) return;
+      ws.off('message', onMessage);
+      resolve(reply);
+    };
+    ws.on('message', onMessage);
+    ws.send(JSON.stringify({ ...frame, _reqId: reqId }));
+  });
+}
+
+async function broadcast(alice, bob) {
+  const got = [];
+  const sub = bob.onDidReceiveMessage((m) => m.text === 'scenario broadcast' && got.push(m));
+  const row = await alice.send('*', 'scenario broadcast', { label: 'everyone' });
+  await until(() => got.length > 0, 'the broadcast', 15_000);
+  await sleep(2_000);
+  sub.dispose();
+  const r = alice.outbox.find((x) => x.clientMessageId === row.clientMessageId);
+  console.log(`broadcast: arrived ${got.length} time(s) at Bob, as ${got[0].kind ?? 'message'} from ${got[0].senderName ?? '?'}; push carried client_message_id=${got[0].id === row.clientMessageId}; Alice's row ${r?.status}`);
+}
+
+async function size(alice) {
+  const before = alice.state.kind;
+  const text = 'x'.repeat(70 * 1024);
+  for (const [what, run] of [['remember', () => alice.remember(text)], ['shareSkill', () => alice.shareSkill({ name: 'scenario-big', description: 'big', instructions: text })]]) {
+    try {
+      await run();
+      console.log(`size: ${what} of 70 KiB was SENT (no size check)`);
+    } catch (err) {
+      console.log(`size: ${what} of 70 KiB refused before writing: "${err.message}"`);
+    }
+  }
+  const peers = await alice.listPeers();
+  console.log(`size: connection ${before} -> ${alice.state.kind}, list_peers right after answered with ${peers.length} rows`);
+  // What the real broker (Bun) does with a frame over its limit, on a raw session of its own.
+  const ws = await oddPeer(A, { displayName: 'Big' });
+  const outcome = await Promise.race([
+    rawRequest(ws, { type: 'list_peers', padding: 'x'.repeat(100 * 1024) }).then((reply) => `answered "${reply.type}"`),
+    new Promise((resolve) => ws.once('close', (code) => resolve(`closed the socket (code ${code})`))),
+    sleep(5_000).then(() => 'neither answered nor closed within 5 s'),
+  ]);
+  console.log(`size: a raw 100 KiB frame to the real broker: it ${outcome}`);
+  ws.close();
+}
+
+async function webhook(alice, bob) {
+  const ws = await oddPeer(A, { displayName: 'Hooker' });
+  const name = `scenario-${process.pid}`;
+  const ack = await rawRequest(ws, { type: 'create_webhook', name });
+  ws.close();
+  if (ack.type !== 'webhook_ack') return console.log(`webhook: create_webhook answered ${JSON.stringify(ack.type)} ${ack.code ?? ''}`);
+  const got = [];
+  const sub = bob.onDidReceiveMessage((m) => m.webhook && got.push(m));
+  const url = new URL(alice.mesh.brokerUrl);
+  const res = await fetch(`http://${url.host}/hook/${alice.mesh.meshId}/${ack.secret}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ build: 'green', n: 7 }) });
+  await until(() => got.length > 0, 'the webhook push', 10_000).catch(() => undefined);
+  sub.dispose();
+  console.log(`webhook: POST answered ${res.status}; Bob got ${got.length ? `subtype=${got[0].subtype} webhook=${got[0].webhook === name ? 'the name' : JSON.stringify(got[0].webhook)} text=${got[0].text}` : 'NOTHING'}`);
+}
+
 async function main() {
   const alice = client(A, 'Alice');
   const bob = client(B, 'Bob');
   await connected(alice, bob);
   await alice.listPeers();
-  const only = process.env.SCENARIOS ? process.env.SCENARIOS.split(',') : ['order', 'odd', 'own', 'dnd', 'grace'];
+  const only = process.env.SCENARIOS ? process.env.SCENARIOS.split(',') : ['order', 'odd', 'own', 'dnd', 'broadcast', 'size', 'webhook', 'grace'];
   if (only.includes('order')) await order(alice, bob);
   if (only.includes('odd')) await odd(alice);
   if (only.includes('own')) await ownStatus(alice);
   if (only.includes('dnd')) await dndDrain(alice, bob);
+  if (only.includes('broadcast')) await broadcast(alice, bob);
+  if (only.includes('size')) await size(alice);
+  if (only.includes('webhook')) await webhook(alice, bob);
   if (only.includes('grace')) await grace(alice, B);
 }
 

@@ -468,8 +468,9 @@ export class BrokerConnection {
       this.setState({ kind: 'failed', code: failure.code, reason: failure.reason });
       return;
     }
-    this.downSince ??= Date.now();
-    const young = Date.now() - this.downSince < this.timing.youngOutageMs;
+    // Monotonic, like every other duration here: a wall-clock step must not make a young outage look old.
+    this.downSince ??= performance.now();
+    const young = performance.now() - this.downSince < this.timing.youngOutageMs;
     let delay = backoffDelay(this.attempt, this.timing.backoffBaseMs, young ? Math.min(this.timing.youngBackoffMaxMs, this.timing.backoffMaxMs) : this.timing.backoffMaxMs);
     if (failure.kind === 'slow') delay = Math.max(delay, failure.minDelayMs);
     this.attempt++;

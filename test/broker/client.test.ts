@@ -437,6 +437,19 @@ describe('mesh client against a broker that behaves like the real one', function
     assert.equal(bob.history.length, 2);
   });
 
+  it('keeps a webhook push as the webhook\'s name and data, not as an empty broadcast', async () => {
+    fx = await MeshFixture.start();
+    const watcher = fx.client(fx.member('Watcher'));
+    const got: InboundMessage[] = [];
+    watcher.onDidReceiveMessage((m) => got.push(m));
+    watcher.connect();
+    await waitForState(watcher, 'connected');
+    assert.equal(fx.broker.webhook(fx.meshRecord.meshId, 'ci', { build: 'green', n: 7 }), 1);
+    await waitUntil(() => got.length === 1, 'the webhook message');
+    assert.deepEqual([got[0].subtype, got[0].webhook, got[0].senderName, got[0].text], ['webhook', 'ci', 'webhook ci', '{"build":"green","n":7}']);
+    assert.deepEqual(watcher.history.map((m) => m.webhook), ['ci'], 'stored as a webhook too');
+  });
+
   it('refuses a request over the frame limit before writing it, naming size and limit, and keeps the connection', async () => {
     fx = await MeshFixture.start();
     const alice = fx.client(fx.member('Alice'));

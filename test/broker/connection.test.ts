@@ -6,7 +6,9 @@ import { brokerUrlProblem } from '../../src/broker/config';
 import { BrokerConnection, BrokerError, backoffDelay } from '../../src/broker/connection';
 import { generateKeypair } from '../../src/broker/crypto';
 import { Emitter } from '../../src/broker/events';
+import type { Frame } from '../../src/broker/protocol';
 import type { ConnectionState, JoinedMesh } from '../../src/broker/types';
+import { waitUntil as until } from '../support/meshFixture';
 
 /** A scripted broker: acks any hello, then hands every request to the test. */
 async function scriptedBroker(onRequest: (msg: Record<string, unknown>, ws: WebSocket) => void) {
@@ -113,6 +115,17 @@ describe('broker connection', () => {
     await assert.rejects(conn.request({ type: 'list_peers' }), (err: BrokerError) => err.code === 'timeout');
   });
 
+  it('hands a send ack that comes after the timeout to the request\'s onLate, not to the unsolicited frames', async () => {
+    const { conn } = await connect((msg, ws) => setTimeout(() => ws.send(JSON.stringify({ type: 'ack', id: msg.id, messageId: 'late-1', queued: true })), 150), { rpcTimeoutMs: 50 });
+    const late: Frame[] = [];
+    const unsolicited: Frame[] = [];
+    conn.onFrame((f) => unsolicited.push(f));
+    await assert.rejects(conn.request({ type: 'send', targetSpec: '*' }, { idField: 'id', onLate: (f) => late.push(f) }), (err: BrokerError) => err.code === 'timeout');
+    await until(() => late.length === 1, 'the late ack');
+    assert.equal((late[0] as { messageId?: string }).messageId, 'late-1');
+    assert.deepEqual(unsolicited.filter((f) => f.type === 'ack'), []);
+  });
+
   it('fails every pending request at once when the socket drops, then reconnects', async () => {
     const { broker, conn } = await connect(() => {});
     const pending = [conn.request({ type: 'list_peers' }), conn.request({ type: 'list_state' })];
@@ -131,6 +144,43 @@ describe('broker connection', () => {
     assert.match((state as { lastError: string }).lastError, /stopped answering/);
     await waitFor(conn, 'connected');
     assert.ok(broker.hellos.length >= 2);
+  });
+
+  it('keeps a live socket and its pending request when the wall clock jumps an hour forward', async () => {
+    const realNow = Date.now;
+    const { conn } = await connect((msg, ws) => {
+      setTimeout(() => ws.send(JSON.stringify({ type: 'memory_stored', id: 'm1', _reqId: msg._reqId })), 300);
+    }, { silenceLimitMs: 2_000, watchdogIntervalMs: 20, rpcTimeoutMs: 2_000 });
+    Date.now = () => realNow() + 3600_000;
+    try {
+      const reply = await conn.request({ type: 'remember', content: 'x' });
+      assert.equal(reply.type, 'memory_stored');
+      assert.equal(conn.state.kind, 'connected', 'the watchdog did not take an hour of wall time for silence');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('keeps an outage young when the wall clock jumps an hour forward during it', async () => {
+    const realNow = Date.now;
+    const conn = new BrokerConnection({ mesh: meshFor('ws://127.0.0.1:9/ws'), sessionKey: generateKeypair(), sessionId: 'sess-jump', cwd: '/tmp', timing: { backoffBaseMs: 20, backoffMaxMs: 5_000, youngBackoffMaxMs: 50, youngOutageMs: 60_000 } });
+    cleanups.push(() => conn.dispose());
+    const delays: number[] = [];
+    const done = new Promise<void>((resolve) =>
+      conn.onDidChangeState((state) => {
+        if (state.kind !== 'reconnecting') return;
+        if (delays.length === 0) Date.now = () => realNow() + 3600_000; // the step, right after the outage began
+        delays.push(state.retryAt - Date.now());
+        if (delays.length >= 8) resolve();
+      }),
+    );
+    try {
+      conn.start();
+      await done;
+    } finally {
+      Date.now = realNow;
+    }
+    assert.ok(Math.max(...delays) <= 50, `a delay above the young cap after the step: ${delays}`);
   });
 
   it('refuses before connecting when the broker URL path is not exactly /ws', () => {

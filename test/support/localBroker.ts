@@ -4,6 +4,7 @@
  * queue rows, state, memories, skills, invites) survives stop()/start(), which simulate a crash and restart.
  * Always binds 127.0.0.1.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -87,6 +88,8 @@ export interface LocalBroker {
   revoke(meshId: string, pubkey: string): void;
   /** Closes the live connections of this member (or session) key with 4001. */
   kick(meshId: string, pubkey: string): void;
+  /** A POST to the mesh's webhook `name`: pushed to every open connection of the mesh; returns how many. */
+  webhook(meshId: string, name: string, data: Record<string, unknown>): number;
   createInvite(
     meshId: string,
     opts?: { code?: string; expiresAt?: number; role?: 'admin' | 'member'; maxUses?: number },
@@ -262,6 +265,30 @@ class InProcessBroker implements LocalBroker {
       this.ctx.sendFrame(p.ws, { type: 'error', code: 'revoked', message });
       p.ws?.close(4002, 'banned');
     }
+  }
+
+  /**
+   * What the real broker does with a POST to /hook/<meshId>/<secret> of a webhook named `name` (its webhooks.ts):
+   * one push, subtype "webhook", with the name as `event` and the POSTed JSON as `eventData`, to every open
+   * connection of the mesh. Returns how many got it.
+   */
+  webhook(meshId: string, name: string, data: Record<string, unknown>): number {
+    const push = {
+      type: 'push',
+      subtype: 'webhook',
+      event: name,
+      eventData: data,
+      messageId: randomUUID(),
+      meshId,
+      senderPubkey: `webhook:${name}`,
+      priority: 'next',
+      nonce: '',
+      ciphertext: '',
+      createdAt: new Date().toISOString(),
+    };
+    let delivered = 0;
+    for (const p of this.ctx.meshPresences(meshId)) if (this.ctx.sendFrame(p.ws, push)) delivered++;
+    return delivered;
   }
 
   kick(meshId: string, pubkey: string): void {

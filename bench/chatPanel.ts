@@ -2,15 +2,15 @@
  * Figure 9, the chat panel's view model and render function (src/views/chat/model.ts, render.ts, markdown.ts): what
  * the extension does before it posts a patch to the page. (a) Opening a panel on a conversation of 1,000 messages:
  * the items built and every message rendered from Markdown, with a fresh renderer (nothing cached). (b) One new
- * message arriving in that open panel: the items built again for 1,001 entries and the patch, which renders only the
- * new message. The history mixes what a conversation with Claude Code sessions holds: plain lines, lists, links,
+ * message arriving in that open panel, as the panel handles it: the items for the new entry only (ChatItems) and the
+ * patch, which renders only the new message. The history mixes what a conversation with Claude Code sessions holds: plain lines, lists, links,
  * inline code, code blocks and snippet cards, from both sides, with outgoing statuses.
  * Baseline for (a): markdown-it alone (same options, its own renderer) on the same 1,000 bodies, back to back with ours
  * in each run, so the ratio shows what the view model, our renderer rules and the page's HTML add.
  */
 import MarkdownIt from 'markdown-it';
 import type { OutboxRow } from '../src/broker/types';
-import { buildItems } from '../src/views/chat/model';
+import { buildItems, ChatItems } from '../src/views/chat/model';
 import { ChatRenderer } from '../src/views/chat/render';
 import { formatSnippet } from '../src/views/chat/snippet';
 import type { ConversationEntry } from '../src/views/conversations/model';
@@ -87,10 +87,17 @@ export function chatPanel(runs: number): Row[] {
 
     const samples: number[] = [];
     const list = [...entries];
+    // The panel's items, kept up to date from the same live list (opened with the 1,000 the renderer has sent).
+    const items = new ChatItems();
+    const opened = input(list);
+    items.update(opened);
+    renderer.patch(items.items, opened.now);
     for (let u = 0; u < UPDATES; u++) {
       list.push(entry(HISTORY + u, list[list.length - 1].at + 30_000));
       const t1 = now();
-      const patch = renderer.patch(buildItems(input(list)));
+      const next = input(list);
+      const kept = items.update(next);
+      const patch = renderer.patch(items.items, next.now, kept);
       samples.push(now() - t1);
       if (Object.keys(patch.html).length > 2) throw new Error(`an update re-rendered ${Object.keys(patch.html).length} items`);
     }

@@ -69,15 +69,15 @@ export class Inbox {
     if (this.ids.has(message.id)) return false;
     const stored: StoredMessage = { ...message, seq: this.nextSeq };
     this.remember(stored);
-    try {
-      await this.opts.store.update(this.keyOf(stored), stored);
-    } catch (err) {
+    const written = Promise.resolve(this.opts.store.update(this.keyOf(stored), stored)).catch((err: unknown) => {
       const i = this.messages.lastIndexOf(stored);
       if (i >= 0) this.messages.splice(i, 1);
       this.ids.delete(stored.id);
       throw err;
-    }
-    const writes: PromiseLike<void>[] = [];
+    });
+    // Beyond the bound the oldest go, deleted in the same turn as the new one is written: a history log then makes it
+    // one append, where deleting after the write would be a second one that the message event and the ack wait for.
+    const writes: PromiseLike<void>[] = [written];
     while (this.messages.length > this.maxHistory) {
       const oldest = this.messages.shift()!;
       this.ids.delete(oldest.id);

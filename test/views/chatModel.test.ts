@@ -7,7 +7,7 @@ import type { OutboxRow } from '../../src/broker/types';
 import type { ConversationEntry } from '../../src/views/conversations/model';
 import { isAllowedLink } from '../../src/views/chat/escape';
 import { renderMarkdown } from '../../src/views/chat/markdown';
-import { buildItems, ChatItem, MessageItem, outgoingStatus } from '../../src/views/chat/model';
+import { buildItems, ChatItem, ChatItems, MessageItem, ModelInput, outgoingStatus } from '../../src/views/chat/model';
 import { ChatRenderer } from '../../src/views/chat/render';
 import { formatSnippet, isSafeRelativePath, parseSnippet } from '../../src/views/chat/snippet';
 
@@ -176,6 +176,63 @@ describe('the chat view model', () => {
   });
 });
 
+describe('the chat view model, kept up to date', () => {
+  /** Entries that count which of them were looked at. */
+  function watched(entries: ConversationEntry[], read: Set<string>): ConversationEntry[] {
+    return entries.map((entry) => new Proxy(entry, { get: (target, field) => (read.add(target.message?.id ?? target.row!.clientMessageId), Reflect.get(target, field)) }));
+  }
+
+  it('turns only a new message into an item when the conversation grows at the end, keeping every item before it', () => {
+    const read = new Set<string>();
+    const entries = watched(Array.from({ length: 1_000 }, (_, i) => inbound(String(i), now - (1_000 - i) * 60_000, `message ${i}`)), read);
+    const list = new ChatItems();
+    const input = (): ModelInput => ({ entries, unreadAfter: now - 500 * 60_000, recipient: 'Ada', online: true, now });
+    assert.equal(list.update(input()), 0);
+    const before = [...list.items];
+    read.clear();
+    entries.push(...watched([inbound('new', now, 'the latest')], read));
+    assert.equal(list.update(input()), before.length, 'every item before it is kept');
+    assert.deepEqual([...read], ['new'], 'no earlier entry is looked at');
+    assert.equal(list.items.length, before.length + 1);
+    before.forEach((item, i) => assert.equal(list.items[i], item));
+    assert.deepEqual(list.items, buildItems(input()));
+  });
+
+  it('comes out as built from scratch after every kind of change, and keeps items only when the conversation just grew', () => {
+    const list = new ChatItems();
+    let input: ModelInput = { entries: [inbound('1', now - 30 * HOUR, 'yesterday'), inbound('2', now - 3 * HOUR, 'read')], unreadAfter: now - 2 * HOUR, recipient: 'Ada', online: true, now };
+    const entries = input.entries as ConversationEntry[];
+    const step = (change: string, next: Partial<ModelInput>, keeps: boolean) => {
+      const shown = list.items.length;
+      input = { ...input, ...next };
+      const kept = list.update(input);
+      assert.deepEqual(list.items, buildItems(input), change);
+      assert.equal(kept, keeps ? shown : 0, `${change}: ${keeps ? 'keeps the items' : 'builds again'}`);
+    };
+    step('opened', {}, false);
+    entries.push(inbound('3', now - HOUR, 'new, under the unread line'));
+    step('a message', {}, true);
+    entries.push(inbound('4', now - HOUR + 60_000, 'grouped with it'), outbound(row({ clientMessageId: 'c1', createdAt: now - 30 * 60_000, status: 'queued' })));
+    step('two more', {}, true);
+    step('nothing new', {}, true);
+    step('read up to the line: it stays', { unreadAfter: now - 2 * HOUR + 1 }, true);
+    step('read past the line', { unreadAfter: now - HOUR }, false);
+    entries.splice(1, 0, inbound('0', now - 4 * HOUR, 'arrived late, in the middle'));
+    step('an entry in the middle', {}, false);
+    step('offline', { online: false }, false);
+    step('the peer renamed', { recipient: 'Ada (laptop)' }, false);
+    step('a new day', { now: now + 10 * HOUR }, false);
+    step('the outbox changed (a new list)', { entries: [...entries.slice(0, -1), outbound(row({ clientMessageId: 'c1', createdAt: now - 30 * 60_000, status: 'sent' }))] }, false);
+    (input.entries as ConversationEntry[]).push(inbound('5', now + 8 * HOUR, 'into the new list'));
+    step('a message into the new list', {}, true);
+    step('all read', { unreadAfter: now + 8 * HOUR }, false);
+    // While the user reads, the read marker follows each new message (what the panel does): no line, nothing rebuilt.
+    (input.entries as ConversationEntry[]).push(inbound('6', now + 9 * HOUR, 'read as it arrives'));
+    step('a message read as it arrives', { unreadAfter: now + 9 * HOUR }, true);
+    step('the read marker going back', { unreadAfter: now - 10 * HOUR }, false);
+  });
+});
+
 describe('snippets', () => {
   it('round-trips through the text every peer reads, with a longer fence when the code holds one', () => {
     const snippet = { path: 'docs/README.md', start: 7, end: 7, language: 'markdown', code: '```js\nx\n```' };
@@ -224,6 +281,20 @@ describe('the chat renderer', () => {
     const shorter = renderer.patch(build(entries(2).slice(1)), now);
     assert.equal(renderer.find(shorter.order[0]) !== undefined, true);
     assert.equal(renderer.find('k2'), undefined, 'the dropped message can no longer be acted on');
+  });
+
+  it('lists only the items after the ones the page keeps, renders only the new ones, and keeps nothing after a reload', () => {
+    const renderer = new ChatRenderer();
+    const list = entries(3);
+    const first = renderer.patch(build(list), now);
+    assert.deepEqual([first.keep, first.order.length], [0, 4]);
+    list.push(inbound('new', now, 'the latest'));
+    const second = renderer.patch(build(list), now, 4);
+    assert.deepEqual(second, { keep: 4, order: ['k5'], html: { k5: second.html.k5 } });
+    assert.match(second.html.k5, /the latest/);
+    renderer.reset();
+    const reloaded = renderer.patch(build(list), now, 5);
+    assert.deepEqual([reloaded.keep, reloaded.order, Object.keys(reloaded.html)], [0, ['k1', 'k2', 'k3', 'k4', 'k5'], ['k1', 'k2', 'k3', 'k4', 'k5']]);
   });
 
   it('labels each message for screen readers with sender, time, priority and status', () => {

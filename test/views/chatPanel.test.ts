@@ -74,6 +74,28 @@ describe('the chat panel', () => {
     assert.match(chatHtml(again), /read at once.*<div class="unread"[^>]*>.*while in the background/s);
   });
 
+  it('sends the page only the new message when one arrives in a long conversation, not the history again', async () => {
+    const { client } = await startOne();
+    const t0 = Date.now() - 300_000;
+    for (let i = 0; i < 200; i++) client.receive({ senderPubkey: ada.pubkey, text: `message ${i}`, receivedAt: t0 + i });
+    // The peer list's names arrive on the next turn and rebuild the conversations once: settled before the panel opens.
+    await new Promise((resolve) => setImmediate(resolve));
+    const chat = await openAda();
+    const items = () => chatHtml(chat).match(/ id="k\d+"/g)!.length;
+    const shown = items();
+    const before = chat.webview.postedOf('patch').length;
+    client.receive({ senderPubkey: ada.pubkey, text: 'the latest', receivedAt: t0 + 200 });
+    const patches = chat.webview.postedOf('patch').slice(before);
+    assert.deepEqual(
+      patches.map((p) => [p.keep, (p.order as string[]).length, Object.keys(p.html as object).length]),
+      [[shown, 1, 1]],
+      'every item before it stays on the page as it was, neither listed nor sent again',
+    );
+    assert.match(Object.values(patches[0].html as Record<string, string>)[0], /<p>the latest<\/p>/);
+    assert.equal(items(), shown + 1);
+    assert.match(chatHtml(chat), /message 199<\/p>.*the latest<\/p>/s);
+  });
+
   it('serves a page under a strict CSP: nothing inline, script and style only from the extension, by nonce', async () => {
     await startOne();
     const { html, options } = (await openAda()).webview;

@@ -360,13 +360,13 @@ export function frontChat(): vscode.FakeWebviewPanel {
   return panel;
 }
 
-/** The page as the patches built it: each item's latest HTML, in the latest order, joined. */
+/** The page as the patches built it (as page.js applies them): each item's latest HTML, in the latest order, joined. */
 export function chatHtml(panel: vscode.FakeWebviewPanel): string {
   const html = new Map<string, string>();
   let order: string[] = [];
   for (const patch of panel.webview.postedOf('patch')) {
     for (const [id, item] of Object.entries(patch.html as Record<string, string>)) html.set(id, item);
-    order = patch.order as string[];
+    order = [...order.slice(0, patch.keep as number), ...(patch.order as string[])];
   }
   return order.map((id) => html.get(id) ?? `<missing ${id}>`).join('\n');
 }

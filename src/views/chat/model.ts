@@ -96,28 +96,96 @@ export function entryKey(entry: ConversationEntry): string {
   return entry.row ? `out:${entry.row.clientMessageId}` : `in:${entry.message?.brokerMessageId || entry.message?.id || entry.at}`;
 }
 
+/** The list built from scratch: what ChatItems keeps up to date. */
 export function buildItems(input: ModelInput): ChatItem[] {
-  const items: ChatItem[] = [];
-  // Entries come in time order: the day boundaries are worked out once per day, not once per message.
-  let lastDay = -1;
-  let nextDay = -Infinity;
-  let unreadPlaced = false;
-  let previous: MessageItem | undefined;
-  for (const entry of input.entries) {
-    if (entry.at >= nextDay || entry.at < lastDay) {
+  const list = new ChatItems();
+  list.update(input);
+  return list.items;
+}
+
+/**
+ * One open conversation's items, kept up to date. When the conversation only grew at the end (a message arrived) and
+ * nothing else the existing items depend on changed, only the new entries are turned into items: a new message costs
+ * the same at 10 and at 1,000 messages of history. Anything else (an outbox change, which rebuilds the conversation;
+ * going on or offline; a new day; the unread line moving) builds the list again.
+ */
+export class ChatItems {
+  items: ChatItem[] = [];
+  private entries: readonly ConversationEntry[] | undefined;
+  private count = 0;
+  private last: ConversationEntry | undefined;
+  /** What every status label and day label was made for: recipient, online, today. */
+  private context = '';
+  // Where the walk through the entries stopped, so it can go on from there.
+  private lastDay = -1;
+  private nextDay = -Infinity;
+  private previous: MessageItem | undefined;
+  private unreadPlaced = false;
+  /** When the message with the unread line above it arrived. */
+  private unreadAt = 0;
+  /** The newest inbound message above the unread line (or of all, when there is none). */
+  private readBefore = 0;
+
+  /** Whether the unread line is shown. */
+  get hasUnreadLine(): boolean {
+    return this.unreadPlaced;
+  }
+
+  /** Brings `items` up to date with `input`; returns how many items at the start are the same as before. */
+  update(input: ModelInput): number {
+    const context = `${input.recipient}\n${input.online}\n${startOfDay(input.now)}`;
+    const grew =
+      input.entries === this.entries &&
+      input.entries.length >= this.count &&
+      (this.count === 0 || input.entries[this.count - 1] === this.last) &&
+      context === this.context &&
+      // The unread line goes above the first inbound message after unreadAfter: it stays where it is.
+      this.readBefore <= input.unreadAfter &&
+      (!this.unreadPlaced || this.unreadAt > input.unreadAfter);
+    const kept = grew ? this.items.length : 0;
+    if (!grew) this.restart(input, context);
+    for (let i = this.count; i < input.entries.length; i++) this.add(input.entries[i], input);
+    this.count = input.entries.length;
+    this.last = input.entries[this.count - 1];
+    return kept;
+  }
+
+  private restart(input: ModelInput, context: string): void {
+    this.items = [];
+    this.entries = input.entries;
+    this.count = 0;
+    this.context = context;
+    this.lastDay = -1;
+    this.nextDay = -Infinity;
+    this.previous = undefined;
+    this.unreadPlaced = false;
+    this.unreadAt = 0;
+    this.readBefore = 0;
+  }
+
+  private add(entry: ConversationEntry, input: ModelInput): void {
+    const items = this.items;
+    // Entries come in time order: the day boundaries are worked out once per day, not once per message.
+    if (entry.at >= this.nextDay || entry.at < this.lastDay) {
       const day = startOfDay(entry.at);
-      if (day !== lastDay) {
+      if (day !== this.lastDay) {
         items.push({ type: 'day', key: `day:${day}`, label: dayLabel(entry.at, input.now) });
-        previous = undefined;
+        this.previous = undefined;
       }
-      lastDay = day;
-      nextDay = startOfDay(day + 36 * 3_600_000);
+      this.lastDay = day;
+      this.nextDay = startOfDay(day + 36 * 3_600_000);
     }
-    if (!unreadPlaced && entry.direction === 'in' && entry.at > input.unreadAfter) {
-      items.push({ type: 'unread', key: 'unread' });
-      unreadPlaced = true;
-      previous = undefined;
+    if (!this.unreadPlaced && entry.direction === 'in') {
+      if (entry.at > input.unreadAfter) {
+        items.push({ type: 'unread', key: 'unread' });
+        this.unreadPlaced = true;
+        this.unreadAt = entry.at;
+        this.previous = undefined;
+      } else {
+        this.readBefore = Math.max(this.readBefore, entry.at);
+      }
     }
+    const previous = this.previous;
     const item: MessageItem = {
       type: 'message',
       key: entryKey(entry),
@@ -135,7 +203,6 @@ export function buildItems(input: ModelInput): ChatItem[] {
     const snippet = entry.text === null ? undefined : parseSnippet(entry.text);
     if (snippet) item.snippet = snippet;
     items.push(item);
-    previous = item;
+    this.previous = item;
   }
-  return items;
 }

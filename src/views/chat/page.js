@@ -40,14 +40,19 @@ import { ago } from '../shared/time';
   }
   setInterval(() => refreshTimes(list), 30_000);
 
-  // ---- the message list: the extension sends the order and the HTML of new or changed items ----
-  function applyPatch(order, html) {
+  // ---- the message list: the extension sends how many items stay as they are, the order of the items after them,
+  // and the HTML of new or changed items. Only what follows the kept items is looked at (a new message: one item). ----
+  function applyPatch(keep, order, html) {
     const wasAtBottom = atBottom();
     let addedInbound = false;
     let addedOutbound = false;
-    const keep = new Set(order);
-    for (const el of Array.from(list.children)) if (!keep.has(el.id) && !el.classList.contains('pending')) el.remove();
-    let cursor = list.firstElementChild;
+    // What the user just sent (.pending) sits after every item, so the kept items are the first `keep` children.
+    const lastKept = keep > 0 ? list.children[keep - 1] : null;
+    const wanted = new Set(order);
+    const rest = [];
+    for (let el = lastKept ? lastKept.nextElementSibling : list.firstElementChild; el; el = el.nextElementSibling) rest.push(el);
+    for (const el of rest) if (!wanted.has(el.id) && !el.classList.contains('pending')) el.remove();
+    let cursor = lastKept ? lastKept.nextElementSibling : list.firstElementChild;
     for (const id of order) {
       let el = document.getElementById(id);
       if (html[id] !== undefined) {
@@ -217,7 +222,7 @@ import { ago } from '../shared/time';
     const message = event.data;
     switch (message && message.type) {
       case 'patch':
-        applyPatch(message.order, message.html);
+        applyPatch(message.keep, message.order, message.html);
         break;
       case 'header': {
         const h = message.header;

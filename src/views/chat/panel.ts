@@ -12,13 +12,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { MeshClientApi, Priority } from '../../broker/types';
-import { Conversation, Conversations, EVERYONE, howItTravels, peerName, placeOf } from '../conversations/model';
+import { Conversation, Conversations, EVERYONE, howItTravels, latestInbound, peerName, placeOf } from '../conversations/model';
 import type { Ctx } from '../shared/ctx';
 import { confirm, say, showError, showInfo, showWarning } from '../shared/notify';
 import { inline } from '../shared/untrusted';
 import { errorMessage, plural } from '../shared/text';
 import { isAllowedLink } from './escape';
-import { buildItems } from './model';
+import { ChatItems } from './model';
 import { absoluteTime, ChatRenderer } from './render';
 import { formatSnippet, isSafeRelativePath, Snippet } from './snippet';
 
@@ -158,11 +158,11 @@ export class ChatPanels implements vscode.Disposable {
 }
 
 export class ChatPanel {
+  private readonly items = new ChatItems();
   private readonly renderer = new ChatRenderer();
   private readonly subscriptions: vscode.Disposable[] = [];
   /** The read marker as it was when the panel opened: the unread line stays where the user left off. */
   private unreadAfter: number | undefined;
-  private markerShown = false;
   private ready = false;
   private pendingFocus = false;
 
@@ -195,6 +195,7 @@ export class ChatPanel {
         kind: this.ref.key === EVERYONE ? 'everyone' : this.ref.key.startsWith('@') ? 'group' : 'direct',
         label: this.emptyLabel(client),
         entries: [],
+        pending: [],
         unread: 0,
         lastAt: 0,
       }
@@ -220,11 +221,12 @@ export class ChatPanel {
     const conversation = this.conversation(client);
     // What arrives while the user is looking at the panel is read, not "new" (unless the marker is already up, above it).
     if (this.unreadAfter === undefined) this.unreadAfter = this.readMarker(client);
-    else if (this.isReading() && !this.markerShown) this.unreadAfter = Math.max(this.unreadAfter, latestInbound(conversation));
+    else if (this.isReading() && !this.items.hasUnreadLine) this.unreadAfter = Math.max(this.unreadAfter, latestInbound(conversation));
     const online = client.state.kind === 'connected';
-    const items = buildItems({ entries: conversation.entries, unreadAfter: this.unreadAfter, recipient: conversation.label, online, now: Date.now() });
-    this.markerShown = items.some((item) => item.type === 'unread');
-    const patch = this.renderer.patch(items);
+    const now = Date.now();
+    // Only what changed is built and rendered: after a new message, that message (and a day line above it).
+    const kept = this.items.update({ entries: conversation.entries, unreadAfter: this.unreadAfter, recipient: conversation.label, online, now });
+    const patch = this.renderer.patch(this.items.items, now, kept);
     // A tab title shows no markup, but it is still outside text: one line, invisible characters marked.
     this.webviewPanel.title = inline(conversation.label, 60);
     void this.post({ type: 'header', header: this.header(client, conversation) });
@@ -446,12 +448,6 @@ export class ChatPanel {
     this.host.conversations.setReading(this.ref.meshId, this.ref.key, false);
     for (const s of this.subscriptions) s.dispose();
   }
-}
-
-function latestInbound(conversation: Conversation): number {
-  let latest = 0;
-  for (const entry of conversation.entries) if (entry.direction === 'in') latest = Math.max(latest, entry.at);
-  return latest;
 }
 
 function attachmentLabel(s: Snippet): string {

@@ -1,7 +1,9 @@
 /**
  * Turns the view model into what the page shows. The page keeps one element per item; ChatRenderer remembers what it
- * sent, so an update sends only new or changed items plus the order (a new message costs one item's rendering, not
- * the history's). Message bodies are rendered once per message: their text never changes.
+ * sent, so an update sends only new or changed items plus the order. When the caller says the first items are the
+ * ones of the last patch (ChatItems does, when a message arrived), those are neither looked at nor listed again: a
+ * new message costs one item's rendering and one id, not the history's. Message bodies are rendered once per
+ * message: their text never changes.
  * DOM ids are ours (`k1`, `k2`, …), never a peer-chosen message id. No vscode import (unit tests, bench).
  */
 import { ago } from '../shared/time';
@@ -24,7 +26,9 @@ function md(): typeof Markdown {
 }
 
 export interface Patch {
-  /** Every item's DOM id, in display order. */
+  /** How many items at the start the page keeps as they are. */
+  keep: number;
+  /** The DOM ids of the items after those, in display order. */
   order: string[];
   /** Outer HTML of each item that is new or changed since the last patch. */
   html: Record<string, string>;
@@ -57,11 +61,15 @@ export class ChatRenderer {
   private readonly sent = new Map<string, string>();
   private readonly bodies = new Map<string, { html: string; env: Env }>();
   private readonly current = new Map<string, Rendered>();
+  /** The DOM ids of the last patch's items, in display order: what the page shows. */
+  private readonly shownOrder: string[] = [];
+  private reloaded = false;
   private nextId = 0;
 
   /** The page was (re)loaded: the next patch sends every item. */
   reset(): void {
     this.sent.clear();
+    this.reloaded = true;
   }
 
   /** The item behind a DOM id the page sent back, or undefined if it is not shown (any more). */
@@ -69,11 +77,16 @@ export class ChatRenderer {
     return this.current.get(domId);
   }
 
-  patch(items: readonly ChatItem[], now = Date.now()): Patch {
+  /** The patch from the last one to `items`, of which the first `kept` are the last patch's first `kept`, unchanged. */
+  patch(items: readonly ChatItem[], now = Date.now(), kept = 0): Patch {
+    // A reloaded page has nothing to keep.
+    const keep = this.reloaded ? 0 : Math.min(kept, this.shownOrder.length);
+    this.reloaded = false;
     const order: string[] = [];
     const html: Record<string, string> = {};
     const shown = new Set<string>();
-    for (const item of items) {
+    for (let i = keep; i < items.length; i++) {
+      const item = items[i];
       let id = this.ids.get(item.key);
       if (!id) this.ids.set(item.key, (id = `k${++this.nextId}`));
       order.push(id);
@@ -85,13 +98,16 @@ export class ChatRenderer {
       this.sent.set(id, sig);
       html[id] = this.itemHtml(id, item, body?.html ?? '', now);
     }
-    for (const id of this.current.keys()) {
+    for (let i = keep; i < this.shownOrder.length; i++) {
+      const id = this.shownOrder[i];
       if (!shown.has(id)) {
         this.current.delete(id);
         this.sent.delete(id);
       }
     }
-    return { order, html };
+    this.shownOrder.length = keep;
+    for (const id of order) this.shownOrder.push(id);
+    return { keep, order, html };
   }
 
   private body(item: MessageItem): { html: string; env: Env } {

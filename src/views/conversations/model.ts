@@ -29,8 +29,26 @@ export interface Conversation {
   kind: 'direct' | 'group' | 'everyone';
   label: string;
   entries: ConversationEntry[];
+  /**
+   * The outgoing rows that still need something (not yet sent or delivered), oldest first: what Messages lists under
+   * the conversation, kept here so drawing its row does not go through the whole history. Only an outbox change
+   * alters it, and that rebuilds the mesh's conversations.
+   */
+  pending: OutboxRow[];
   unread: number;
   lastAt: number;
+}
+
+/** Rows that need nothing more from the user; the rest are listed under their conversation. */
+export function isSettled(row: OutboxRow): boolean {
+  return row.status === 'sent' || row.status === 'delivered';
+}
+
+/** When the newest inbound message of the conversation arrived (0 if none): entries are in time order, so from the end. */
+export function latestInbound(conversation: Conversation | undefined): number {
+  const entries = conversation?.entries ?? [];
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i].direction === 'in') return entries[i].at;
+  return 0;
 }
 
 export function conversationKeyOf(message: InboundMessage): string {
@@ -157,11 +175,7 @@ export class Conversations implements vscode.Disposable {
 
   async markRead(client: MeshClientApi, key: string): Promise<void> {
     const conversation = this.get(client, key);
-    let latest = 0;
-    for (let i = (conversation?.entries.length ?? 0) - 1; i >= 0 && !latest; i--) {
-      const entry = conversation!.entries[i];
-      if (entry.direction === 'in') latest = entry.message!.receivedAt;
-    }
+    const latest = latestInbound(conversation);
     const markers = this.readMarkers(client.mesh.meshId);
     if ((markers[key] ?? 0) >= latest) return;
     await this.ctx.context.workspaceState.update(markerKey(client.mesh.meshId), { ...markers, [key]: latest });
@@ -202,7 +216,7 @@ export class Conversations implements vscode.Disposable {
     const conversation = (key: string, label: string): Conversation => {
       let found = byKey.get(key);
       if (!found) {
-        found = { meshId: client.mesh.meshId, key, kind: kindOf(key), label, entries: [], unread: 0, lastAt: 0 };
+        found = { meshId: client.mesh.meshId, key, kind: kindOf(key), label, entries: [], pending: [], unread: 0, lastAt: 0 };
         byKey.set(key, found);
       }
       return found;
@@ -223,6 +237,7 @@ export class Conversations implements vscode.Disposable {
     }
     for (const entry of byKey.values()) {
       entry.entries.sort((a, b) => a.at - b.at);
+      for (const e of entry.entries) if (e.row && !isSettled(e.row)) entry.pending.push(e.row);
       entry.lastAt = entry.entries[entry.entries.length - 1]?.at ?? 0;
       // A peer we have only written to still has a better name in the live list.
       if (entry.kind === 'direct') entry.label = nameOf(entry.key, entry.label);
@@ -244,7 +259,7 @@ export class Conversations implements vscode.Disposable {
       const from = peerNamer(client, this.peerBook(meshId))(message.senderPubkey, message.senderName);
       let conversation = mesh.byKey.get(key);
       if (!conversation) {
-        conversation = { meshId, key, kind: kindOf(key), label: key === EVERYONE ? 'Everyone' : from, entries: [], unread: 0, lastAt: 0 };
+        conversation = { meshId, key, kind: kindOf(key), label: key === EVERYONE ? 'Everyone' : from, entries: [], pending: [], unread: 0, lastAt: 0 };
         mesh.byKey.set(key, conversation);
         if (conversation.kind === 'direct') this.newPeer(client, mesh, key);
       }

@@ -47,11 +47,6 @@ const OUTGOING: Record<OutboxStatus, { icon: string; text: string }> = {
   failed: { icon: 'error', text: 'failed' },
 };
 
-/** Rows that need nothing more from the user; the rest are listed under their conversation. */
-export function isSettled(row: OutboxRow): boolean {
-  return row.status === 'sent' || row.status === 'delivered';
-}
-
 export class MessagesView extends MeshTree<Node> {
   /** One node per conversation shown, by mesh and key, so one conversation can be redrawn alone. */
   private readonly nodes = new Map<string, ConversationNode>();
@@ -105,7 +100,7 @@ export class MessagesView extends MeshTree<Node> {
 
   protected override children(node: Node): Node[] {
     if (!(node instanceof ConversationNode)) return [];
-    return node.conversation.entries.filter((e) => e.row && !isSettled(e.row)).map((e) => new OutgoingNode(node.meshId, e.row!));
+    return node.conversation.pending.map((row) => new OutgoingNode(node.meshId, row));
   }
 
   protected item(node: Node): vscode.TreeItem {
@@ -123,7 +118,7 @@ export class MessagesView extends MeshTree<Node> {
       return item;
     }
     const { conversation } = node;
-    const pending = conversation.entries.some((e) => e.row && !isSettled(e.row));
+    const pending = conversation.pending.length > 0;
     const item = new vscode.TreeItem(inline(conversation.label), pending ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     // VS Code remembers a row's collapse state by id: a row that had no children would stay collapsed when pending
     // messages appear under it, so the pending variant gets its own id and opens expanded.

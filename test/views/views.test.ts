@@ -396,6 +396,21 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.deepEqual((await vscode.readTree('claudemesh.messages')).map((n) => n.label), ['bob', 'alice']);
     });
 
+    it('draws a conversation\'s row and its waiting messages without going through its history', async () => {
+      const { run, client } = await startOne();
+      client.setPeers([alice]);
+      for (let i = 0; i < 50; i++) client.receive({ senderPubkey: alice.pubkey, text: `m${i}`, receivedAt: 1_000 + i });
+      await client.send(alice.pubkey, 'queued one', { label: 'alice' });
+      const conversation = run.running.app.conversations.get(client, alice.pubkey)!;
+      let reads = 0;
+      conversation.entries = new Proxy(conversation.entries, { get: (entries, field) => (typeof field === 'string' && /^\d+$/.test(field) && reads++, Reflect.get(entries, field)) });
+      client.receive({ senderPubkey: alice.pubkey, text: 'hello' });
+      reads = 0;
+      const [row] = await vscode.readTree('claudemesh.messages');
+      assert.deepEqual([row.description, row.children.map((c) => c.label)], ['51 unread · hello', ['queued one']]);
+      assert.ok(reads <= 2, `${reads} entries read to draw the row`);
+    });
+
     it('updates the status bar on a message from counts: the outbox is not read', async () => {
       const { client } = await startOne();
       client.setPeers([alice]);

@@ -42,7 +42,11 @@ export interface OutboxOptions {
   holdExpiryMs?: number;
   /** The broker's per-member bucket (burst 10, 60/min); `false` when the broker has none (benchmarks). */
   rateLimit?: RateLimit | false;
-  /** Sends awaiting their ack at once. */
+  /**
+   * Sends awaiting their ack at once, over all recipients (each has at most one). Default 64: under it the one per
+   * recipient is the bound, so a drain to 50 recipients moves 50 rows per round trip; at 32 it moved 32 (≈10 % of
+   * figure 1a).
+   */
   maxInFlight?: number;
   /** Sent rows kept for the conversation view; older ones are deleted. */
   keepSent?: number;
@@ -75,6 +79,8 @@ export function isDirect(row: Pick<OutboxRow, 'targetSpec'>): boolean {
 }
 
 const RATE_LIMIT_DEFAULT: RateLimit = { burst: 10, perMinute: 60 };
+/** The JSON of a send frame with every value empty (keys, quotes, punctuation), with room to spare. */
+const SEND_FRAME_KEYS_BYTES = 256;
 
 /** Transient backoff, as the CLI daemon: 1, 2, 4, 8, 16, then 30 s. */
 export function retryDelayMs(attempts: number): number {
@@ -154,7 +160,7 @@ export class Outbox {
   constructor(private readonly opts: OutboxOptions) {
     this.prefix = `claudemesh.outbox/${opts.meshId}/`;
     this.holdExpiryMs = opts.holdExpiryMs ?? 24 * 3600_000;
-    this.maxInFlight = opts.maxInFlight ?? 32;
+    this.maxInFlight = opts.maxInFlight ?? 64;
     this.keepSent = opts.keepSent ?? 500;
     this.maxAttempts = opts.maxAttempts ?? 25;
     this.deliveryPollMs = opts.deliveryPollMs ?? 1_000;
@@ -211,8 +217,13 @@ export class Outbox {
   /** Persists the row, then returns it. Throws MessageTooLargeError when it could never fit in one frame. */
   async enqueue(req: EnqueueRequest): Promise<OutboxRow> {
     const clientMessageId = randomUUID();
-    const bytes = Buffer.byteLength(JSON.stringify(sendFrame({ ...req, clientMessageId } as OutboxRow)));
-    if (bytes > MAX_SEND_FRAME_BYTES) throw new MessageTooLargeError(bytes);
+    // A JSON string takes at most 6 bytes per UTF-16 unit (\uXXXX), so most messages are clearly small enough to
+    // skip serialising the frame just to measure it; the rest are measured exactly.
+    const chars = req.targetSpec.length + req.priority.length + req.nonce.length + req.ciphertext.length + req.fingerprint.length + clientMessageId.length;
+    if (SEND_FRAME_KEYS_BYTES + 6 * chars > MAX_SEND_FRAME_BYTES) {
+      const bytes = Buffer.byteLength(JSON.stringify(sendFrame({ ...req, clientMessageId } as OutboxRow)));
+      if (bytes > MAX_SEND_FRAME_BYTES) throw new MessageTooLargeError(bytes);
+    }
     const row: OutboxRow = {
       seq: this.nextSeq++,
       clientMessageId,

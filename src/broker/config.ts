@@ -202,6 +202,33 @@ export function loadConfig(filePath: string = defaultConfigPath()): ConfigLoadRe
   return result;
 }
 
+/** What the CLI writes before its first join: no mesh yet. */
+function emptyConfig(): Record<string, unknown> {
+  return { version: 1, meshes: [] };
+}
+
+/** The config's folder holds secret keys: 0700, like the CLI makes it. */
+async function makeConfigDir(filePath: string): Promise<void> {
+  const dir = path.dirname(filePath);
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') await fs.promises.chmod(dir, 0o700);
+}
+
+/**
+ * Writes a config with no mesh (`{version: 1, meshes: []}`, mode 0600, in a 0700 folder) where none exists yet, so
+ * `claudemesh join` or a hand edit has a file to fill. Never replaces a file: answers false when one is already there.
+ */
+export async function createEmptyConfig(filePath: string): Promise<boolean> {
+  await makeConfigDir(filePath);
+  try {
+    await fs.promises.writeFile(filePath, JSON.stringify(emptyConfig(), null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
 /**
  * Adds or replaces (by meshId) one mesh, the way the CLI writes its config: a 0600 temp file renamed
  * over the old one, inside a 0700 directory, keeping every other top-level key.
@@ -210,11 +237,8 @@ export async function writeJoinedMesh(filePath: string, mesh: JoinedMesh): Promi
   const { problems } = validateJoinedMesh(mesh, 'the mesh to save');
   if (problems.length > 0) throw new Error(`Refusing to write ${shownPath(filePath)}: ${problems.join(' ')}`);
 
-  const dir = path.dirname(filePath);
-  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-  if (process.platform !== 'win32') await fs.promises.chmod(dir, 0o700);
-
-  let config: Record<string, unknown> = { version: 1, meshes: [] };
+  await makeConfigDir(filePath);
+  let config: Record<string, unknown> = emptyConfig();
   let text: string | undefined;
   try {
     text = await fs.promises.readFile(filePath, 'utf8');

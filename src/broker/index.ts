@@ -11,7 +11,7 @@ export type { KeyValueStore } from './store';
 export { Emitter } from './events';
 export type { Event, Disposable } from './events';
 export * from './crypto';
-export { brokerUrlProblem, loadConfig, defaultConfigPath, validateJoinedMesh, writeJoinedMesh } from './config';
+export { brokerUrlProblem, createEmptyConfig, loadConfig, defaultConfigPath, validateJoinedMesh, writeJoinedMesh } from './config';
 export type { ConfigLoadResult } from './config';
 export { acceptInvite, parseInviteLink, decodeInviteToken, verifyInvite, InviteError } from './invite';
 export * from './types';

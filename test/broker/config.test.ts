@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultConfigPath, loadConfig, validateJoinedMesh, writeJoinedMesh } from '../../src/broker/config';
+import { createEmptyConfig, defaultConfigPath, loadConfig, validateJoinedMesh, writeJoinedMesh } from '../../src/broker/config';
 import { generateKeypair } from '../../src/broker/crypto';
 import type { JoinedMesh } from '../../src/broker/types';
 
@@ -224,6 +224,27 @@ describe('config', () => {
     it('refuses to write an invalid mesh', async () => {
       await assert.rejects(writeJoinedMesh(file, goodMesh({ brokerUrl: 'wss://x/' })), /Refusing to write .*brokerUrl must end in exactly "\/ws"/);
       assert.equal(fs.existsSync(file), false);
+    });
+  });
+  describe('createEmptyConfig', () => {
+    it('writes a config with no mesh that loads without problems, as a 0600 file in a 0700 directory', async () => {
+      const nested = path.join(dir, 'fresh', 'config.json');
+      assert.equal(await createEmptyConfig(nested), true);
+      assert.deepEqual(JSON.parse(fs.readFileSync(nested, 'utf8')), { version: 1, meshes: [] });
+      assert.deepEqual(loadConfig(nested), { path: nested, exists: true, meshes: [], problems: [] });
+      if (process.platform !== 'win32') {
+        assert.equal(fs.statSync(nested).mode & 0o777, 0o600);
+        assert.equal(fs.statSync(path.dirname(nested)).mode & 0o777, 0o700);
+      }
+      // A join then adds to it as it does to the CLI's own file.
+      await writeJoinedMesh(nested, goodMesh());
+      assert.deepEqual(loadConfig(nested).meshes, [goodMesh()]);
+    });
+
+    it('never replaces a config that is already there', async () => {
+      writeConfig({ version: 1, meshes: [goodMesh()] });
+      assert.equal(await createEmptyConfig(file), false);
+      assert.deepEqual(loadConfig(file).meshes, [goodMesh()]);
     });
   });
 });

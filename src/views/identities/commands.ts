@@ -1,5 +1,6 @@
 /** The commands of identities and connections: join a mesh, choose which to connect, the config, connect/disconnect. */
 import * as vscode from 'vscode';
+import { createEmptyConfig } from '../../broker/config';
 import { acceptInvite, InviteError, parseInviteLink } from '../../broker/invite';
 import type { App, AppHandler } from '../app';
 import { clientsFor, wake } from '../app';
@@ -8,10 +9,9 @@ import { say, showError, showInfo } from '../shared/notify';
 import { askText } from '../shared/picks';
 import { errorMessage } from '../shared/text';
 import { inline } from '../shared/untrusted';
+import { WALKTHROUGH } from '../walkthrough';
 import { isSelected, saveJoinedMesh } from './identities';
 
-/** `publisher.name#id` of the Getting Started walkthrough in package.json. */
-const WALKTHROUGH = 'claudemesh.claudemesh-vscode#claudemesh.gettingStarted';
 
 export async function joinMesh(app: App): Promise<void> {
   const link = await vscode.window.showInputBox({
@@ -88,20 +88,28 @@ export async function chooseMeshes(app: App): Promise<void> {
   await vscode.workspace.getConfiguration('claudemesh').update('meshes', meshes, vscode.ConfigurationTarget.Global);
 }
 
+/**
+ * Opens the claudemesh config this window reads. With none there yet, offers to create an empty one at that path
+ * (to fill with `claudemesh join` or by hand) or to join a mesh from an invite link here.
+ */
 export async function openConfig(app: App): Promise<void> {
   await app.ctx.reload();
-  if (app.ctx.configExists) {
-    await vscode.window.showTextDocument(vscode.Uri.file(app.ctx.configPath));
-    return;
+  const file = app.ctx.configPath;
+  if (!app.ctx.configExists) {
+    const create = 'Create Empty Config';
+    const join = 'Join Mesh from Invite Link';
+    const choice = await showInfo(
+      say`Claudemesh: there is no claudemesh config at ${file} yet. Create an empty one there (then run "claudemesh join" in a terminal, or join here), or join a mesh from an invite link, which keeps its key in VS Code.`,
+      create,
+      join,
+    );
+    if (choice === join) await vscode.commands.executeCommand('claudemesh.joinMesh');
+    if (choice !== create) return;
+    // False when a file appeared meanwhile (the CLI joined): that one is opened, never replaced.
+    if (await createEmptyConfig(file)) app.ctx.log.info(`Created an empty claudemesh config at ${file}`);
+    await app.ctx.reload();
   }
-  const join = 'Join Mesh from Invite Link';
-  const choice = await showInfo(
-    say`Claudemesh: there is no claudemesh config at ${app.ctx.configPath}. Join a mesh from an invite link, run "claudemesh join" in a terminal, or point the "claudemesh.configPath" setting at your config.`,
-    join,
-    'Open Settings',
-  );
-  if (choice === join) await vscode.commands.executeCommand('claudemesh.joinMesh');
-  if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'claudemesh');
+  await vscode.window.showTextDocument(vscode.Uri.file(file));
 }
 
 export async function connect(app: App, arg: unknown): Promise<void> {

@@ -21,6 +21,7 @@ import { SkillsView } from './views/skills/tree';
 import { stateDocument } from './views/state/document';
 import { StateView } from './views/state/tree';
 import { StatusBar } from './views/statusBar';
+import { WalkthroughProgress } from './views/walkthrough';
 import { errorMessage } from './views/shared/text';
 
 export interface Running {
@@ -43,7 +44,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
   const memories = new MemoriesView(ctx);
   const documents = new Documents(ctx, {
     skill: skillDocument,
-    state: stateDocument,
+    state: (client, ref) => stateDocument(client, ref, state.cache.peek(ref.meshId)?.get(ref.key)),
     memory: (_client, ref) => memoryDocument(memories.find(ref.meshId, ref.id)),
   });
   const peers = new PeersView(ctx);
@@ -65,6 +66,7 @@ export function start(context: vscode.ExtensionContext, createClient?: ClientFac
     app.skills,
     app.presence,
     new StatusBar(ctx, conversations),
+    new WalkthroughProgress(ctx, peers.view),
     new Notifications(ctx, conversations, options.notificationQuietMs),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
     ...registerCommands(app),

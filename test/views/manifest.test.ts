@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from '../support/fakeVscode';
 import { activate, deactivate } from '../../src/extension';
+import { WALKTHROUGH } from '../../src/views/walkthrough';
 
 const root = path.resolve(__dirname, '../../..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -90,7 +91,8 @@ describe('the manifest', () => {
 
   it('gives the walkthrough steps media that exist, links to contributed commands and events that can happen', () => {
     const [walkthrough] = contributes.walkthroughs;
-    assert.equal(`${manifest.publisher}.${manifest.name}#${walkthrough.id}`, 'claudemesh.claudemesh-vscode#claudemesh.gettingStarted', 'the id claudemesh.openWalkthrough opens');
+    assert.equal(`${manifest.publisher}.${manifest.name}#${walkthrough.id}`, WALKTHROUGH, 'the id claudemesh.openWalkthrough opens and whose steps get marked done');
+    assert.deepEqual(walkthrough.steps.map((s: { id: string }) => s.id), ['join', 'peers', 'message', 'state'], 'the steps src/views/walkthrough.ts marks are there');
     for (const step of walkthrough.steps) {
       assert.ok(fs.existsSync(path.join(root, step.media.markdown)), `step ${step.id} shows ${step.media.markdown}`);
       for (const [, id] of step.description.matchAll(/\(command:([\w.]+)/g)) assert.ok(commandIds.includes(id), `step ${step.id} links ${id}`);

@@ -12,6 +12,7 @@ import { Notifications } from '../../src/views/conversations/notifications';
 import { parseStateValue, stateValueText } from '../../src/views/state/commands';
 import { memberLabel, when } from '../../src/views/shared/text';
 import { ActivityLog } from '../../src/views/activityLog';
+import { WALKTHROUGH } from '../../src/views/walkthrough';
 import type { OutboxRow } from '../../src/broker/types';
 import type { MeshClientOptions } from '../../src/broker/client';
 import { Ctx } from '../../src/views/shared/ctx';
@@ -100,6 +101,9 @@ describe('views, status bar and commands over scripted clients', () => {
       client.stateEntries.set('build', { key: 'build', value: 'green', updatedBy: 'bob', updatedAt: '' });
       await vscode.readTree('claudemesh.state');
       await vscode.commands.executeCommand('claudemesh.refreshState');
+      client.memories = [{ id: 'm1', content: 'the demo forgets', tags: [], rememberedBy: 'bob', rememberedAt: '' }];
+      vscode.ui.queue.inputBox.push('demo');
+      await vscode.commands.executeCommand('claudemesh.recall');
       client.setConnection({ kind: 'reconnecting', attempt: 2, retryAt: Date.now() + 4000, lastError: 'socket hang up' });
       assert.deepEqual((await vscode.readTree('claudemesh.peers')).map((n) => n.label), ['alice']);
       assert.deepEqual((await vscode.readTree('claudemesh.state')).map((n) => n.label), ['build']);
@@ -107,6 +111,8 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(vscode.treeViews.get('claudemesh.peers')?.message, note);
       assert.equal(vscode.treeViews.get('claudemesh.state')?.message, note);
       assert.equal(vscode.treeViews.get('claudemesh.skills')?.message, 'team: reconnecting (socket hang up).', 'nothing known: the Connecting welcome shows');
+      assert.equal(vscode.treeViews.get('claudemesh.memories')?.message, note, 'the last recall stays, marked');
+      assert.deepEqual((await vscode.readTree('claudemesh.memories')).map((n) => n.label), ['the demo forgets']);
       client.setConnection({ kind: 'connected', presenceId: 'p2', displayName: 'me' });
       assert.equal(vscode.treeViews.get('claudemesh.peers')?.message, undefined);
     });
@@ -630,6 +636,25 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.match(vscode.shownDocuments[vscode.shownDocuments.length - 1].getText(), /"value": "0.2"/);
     });
 
+    it("shows the user's own Set State in the open document, as the view does, though the broker still answers the old value", async () => {
+      const { run: started, client } = await startOne();
+      client.stateEntries.set('release', { key: 'release', value: '0.1', updatedBy: 'bob', updatedAt: '' });
+      await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.refreshState');
+      const [release] = await vscode.readTree('claudemesh.state');
+      await vscode.commands.executeCommand('claudemesh.openStateJson', release.element);
+      // set_state has no reply: a get_state right after it can be answered before the write lands.
+      const stale = client.stateEntries.get('release');
+      client.getState = async () => stale;
+      const reread: string[] = [];
+      started.running.app.documents.onDidChange((uri) => reread.push(uri.toString()));
+      vscode.ui.queue.inputBox.push('release', 'Friday 14:00');
+      await vscode.commands.executeCommand('claudemesh.setState');
+      await vscode.until(() => reread.length > 0, 'the open document to be re-read');
+      assert.match((await vscode.readTree('claudemesh.state'))[0].description as string, /Friday 14:00/);
+      assert.match(await vscode.workspace.openTextDocument(vscode.Uri.parse(reread[0])).then((d) => d.getText()), /"value": "Friday 14:00"/);
+    });
+
     it('shares the current file as a skill, taking name, description and tags from its front matter', async () => {
       const { client } = await startOne();
       const text = '---\nname: release-notes\ndescription: Write release notes\ntags: [docs, release]\n---\n# Steps\n1. Read the log\n';
@@ -726,6 +751,64 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.match(vscode.ui.messages[0].message, /config\.json is not valid JSON/);
       assert.equal(vscode.shownDocuments[0].uri.fsPath, file);
       assert.equal(vscode.contextKeys.get('claudemesh.hasIdentity'), false);
+    });
+
+    it("marks the walkthrough's Join and Peers steps done once they hold, once per window", async () => {
+      await useConfig(scratch.dir, [makeMesh('team')]);
+      const started = (run = await scratch.start(root));
+      const marks = () => vscode.commandsRun.filter((c) => c.id === 'welcome.markStepComplete').map((c) => c.args[0]);
+      assert.deepEqual(marks(), [`${WALKTHROUGH}#join`], 'an identity exists');
+      const peersView = vscode.treeViews.get('claudemesh.peers');
+      assert.ok(peersView);
+      peersView.setVisible(false);
+      const client = started.client('team');
+      client.setConnection({ kind: 'connected', presenceId: 'p1', displayName: 'me' });
+      client.setPeers([alice]);
+      assert.deepEqual(marks(), [`${WALKTHROUGH}#join`], 'nobody has seen the peers yet');
+      peersView.setVisible(true);
+      client.setPeers([alice]);
+      await started.running.app.ctx.reload();
+      assert.deepEqual(marks(), [`${WALKTHROUGH}#join`, `${WALKTHROUGH}#peers`]);
+    });
+
+    it('leaves the walkthrough steps alone with no identity', async () => {
+      await vscode.workspace.getConfiguration('claudemesh').update('configPath', path.join(scratch.dir, 'none.json'));
+      run = await scratch.start(root);
+      assert.deepEqual(vscode.commandsRun.filter((c) => c.id === 'welcome.markStepComplete'), []);
+    });
+
+    describe('Open Config with no config yet', () => {
+      let file: string;
+      beforeEach(async () => {
+        file = path.join(scratch.dir, 'cli', 'config.json');
+        await vscode.workspace.getConfiguration('claudemesh').update('configPath', file);
+        run = await scratch.start(root);
+      });
+
+      it('says where the config would be, and Create writes an empty CLI config there (0600) and opens it', async () => {
+        vscode.ui.queue.message.push('Create Empty Config');
+        await vscode.commands.executeCommand('claudemesh.openConfig');
+        assert.equal(vscode.ui.messages.length, 1);
+        const [{ message, items }] = vscode.ui.messages;
+        assert.ok(message.includes(`no claudemesh config at ${file} yet`), message);
+        assert.deepEqual(items, ['Create Empty Config', 'Join Mesh from Invite Link']);
+        assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { version: 1, meshes: [] });
+        if (process.platform !== 'win32') assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.equal(vscode.shownDocuments.at(-1)?.uri.fsPath, file);
+        // The extension now reads it: a second Open Config opens it without asking.
+        await vscode.commands.executeCommand('claudemesh.openConfig');
+        assert.equal(vscode.ui.messages.length, 1);
+        assert.equal(vscode.shownDocuments.at(-1)?.uri.fsPath, file);
+      });
+
+      it('offers Join Mesh from Invite Link instead, and writes nothing', async () => {
+        vscode.ui.queue.message.push('Join Mesh from Invite Link');
+        await vscode.commands.executeCommand('claudemesh.openConfig');
+        assert.ok(vscode.commandsRun.some((c) => c.id === 'claudemesh.joinMesh'), 'Join Mesh ran');
+        assert.equal(vscode.ui.inputBoxes.length, 1, 'it asks for the invite link');
+        assert.equal(fs.existsSync(file), false);
+        assert.equal(vscode.shownDocuments.length, 0);
+      });
     });
   });
 });

@@ -58,6 +58,11 @@ export class MemoriesView extends MeshTree<MemoryNode> {
     return [...recent, ...(this.results.get(meshId)?.memories ?? []).filter((m) => !ids.has(m.id))];
   }
 
+  /** What it lists stays while offline (nothing re-reads it), so the offline note says it is what was last seen. */
+  protected override hasLastKnown(client: MeshClientApi): boolean {
+    return this.all(client.mesh.meshId).length > 0;
+  }
+
   protected roots(client: MeshClientApi): MemoryNode[] {
     return this.all(client.mesh.meshId).map((m) => new MemoryNode(client.mesh.meshId, m));
   }

@@ -55,6 +55,36 @@ async function waitForStatus(page, accept, timeoutMs) {
   throw new Error(`status bar never reached the expected state within ${timeoutMs / 1000} s; last seen "${seen.text}" (${seen.label})`);
 }
 
+/** The message a tree view shows above its rows (TreeView.message), '' when it shows none. */
+async function viewMessage(page, title) {
+  const message = pane(page, title).locator('.tree-explorer-viewlet-tree-view > .message');
+  if (!(await message.count())) return '';
+  return message.evaluate((el) => (el.classList.contains('hide') ? '' : el.innerText.trim()));
+}
+
+/**
+ * Polls the messages of the views titled `titles` until `accept({title: message})` holds for one reading of all of
+ * them; returns that reading. The views redraw one by one, so a single reading can straddle a change.
+ */
+async function waitForViewMessages(page, titles, accept, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let seen = {};
+  while (Date.now() < deadline) {
+    seen = {};
+    for (const title of titles) seen[title] = await viewMessage(page, title);
+    if (accept(seen)) return seen;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`the views' messages never reached the expected state within ${timeoutMs / 1000} s; last seen ${JSON.stringify(seen)}`);
+}
+
+/** The text of the active editor as Monaco renders it (every line of a short document), with plain spaces. */
+async function editorText(page) {
+  const lines = page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
+  await lines.waitFor({ timeout: 30_000 });
+  return (await lines.innerText()).replace(/\u00a0/g, ' ');
+}
+
 /** Calls the demo runner's control endpoint (demo/run.ts). */
 async function control(baseUrl, method, route) {
   const response = await fetch(baseUrl + route, { method });
@@ -167,6 +197,7 @@ async function toggleTheme(page) {
 }
 
 module.exports = {
-  slug, pane, treeItem, preview, expand, toast, waitForStatus, control, runCommand, sendMessageCommand,
+  slug, pane, treeItem, preview, expand, toast, waitForStatus, viewMessage, waitForViewMessages, editorText, control,
+  runCommand, answerQuickInput, sendMessageCommand,
   chat, chatFrame, typeAndSend, chatMessage, inListView, recordStatuses, statusesSeen, toggleTheme,
 };

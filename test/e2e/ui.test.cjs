@@ -263,6 +263,8 @@ describe('Claudemesh in the VS Code workbench, on the demo mesh', function () {
       assert.ok(status.includes(`demo · ${count} peers`), `status bar: ${status}`);
       await page.waitForTimeout(500);
     }
+    // The same session slot, so the same history: the conversation with Ada is still there.
+    await ui.treeItem(ui.pane(page, 'Messages'), 'Ada').waitFor({ timeout: 10_000 });
     lap(`reloaded; status bar: "${text}"; one you, ${count} peers throughout`);
   });
 });

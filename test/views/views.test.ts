@@ -696,6 +696,20 @@ describe('views, status bar and commands over scripted clients', () => {
       assert.equal(after.sessionId, before.sessionId);
     });
 
+    it("gets this window's session key back after a reload whose shutdown could not write globalState", async () => {
+      await useConfig(scratch.dir, [makeMesh('team')]);
+      const context = vscode.makeExtensionContext(root);
+      run = await scratch.start(root, context);
+      const before = run.client('team').options;
+      // On a reload VS Code invalidates the extension host's proxies before deactivate: every globalState write fails.
+      const update = context.globalState.update.bind(context.globalState);
+      context.globalState.update = () => Promise.reject(new Error('Canceled'));
+      await run.running.dispose();
+      context.globalState.update = update;
+      run = await scratch.start(root, context);
+      assert.equal(run.client('team').options.sessionKey.pubkey, before.sessionKey.pubkey, 'the same slot, so the broker reattaches the session');
+    });
+
     /**
      * Another window on the same machine and workspace: shared globalState, workspaceState and secrets, another
      * extension host. Here that is a second Ctx (the fake vscode has one command registry, not two extensions).

@@ -158,8 +158,11 @@ export class SessionKeys implements vscode.Disposable {
     const name = this.held.get(meshId);
     this.held.delete(meshId);
     if (!name) return;
-    await this.markUsed(name);
+    // The lease file first, and without waiting on VS Code: on a window reload the extension host invalidates its
+    // proxies before deactivate runs, so a globalState write fails, and a lease left behind sends the reloaded window
+    // to another slot (another session key, while the old session lingers 90 s at the broker as a second "you").
     await this.leases.release(name).catch((err: Error) => this.log.warn(`Could not release a session slot lease: ${err.message}`));
+    await this.markUsed(name).catch((err: Error) => this.log.debug(`Could not record when a session slot was last used: ${err.message}`));
   }
 
   private slots(): Record<string, number> {

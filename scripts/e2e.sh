@@ -4,7 +4,9 @@
 #      a PNG per step goes to $E2E_HOME/shots/<run>/.
 #   2. Hostile peer: the same, with Mallory on the demo mesh and the sentinel extension (test/e2e/sentinel) installed;
 #      every surface she reaches is opened, hovered and Ctrl+clicked, and nothing may act (test/e2e/hostile.test.cjs).
-#   3. Extension host: the mocha suite in test/e2e/suite runs inside code-server's Node extension host.
+#   3. First run: the packaged extension with no claudemesh config: the welcome, and Open Config creating one
+#      (test/e2e/firstrun.test.cjs).
+#   4. Extension host: the mocha suite in test/e2e/suite runs inside code-server's Node extension host.
 # Each phase gets its own code-server, fresh run folder and process group. Expects a build (npx tsc -p . && node esbuild.mjs).
 # Ends with `e2e: N passed, N failed`; exits non-zero when anything failed.
 set -euo pipefail
@@ -35,10 +37,10 @@ phase_result() { # phase_result NAME EXIT_CODE
 
 phase "package the extension"
 VSIX=$RUNS/claudemesh.vsix
-package_vsix "$REPO" "$VSIX" || { echo "e2e: packaging the extension failed"; echo "e2e: 0 passed, 3 failed"; exit 1; }
+package_vsix "$REPO" "$VSIX" || { echo "e2e: packaging the extension failed"; echo "e2e: 0 passed, 4 failed"; exit 1; }
 SENTINEL_VSIX=$RUNS/sentinel.vsix
 (cd "$REPO/test/e2e/sentinel" && PATH=$E2E_NODE24/bin:$PATH "$E2E_VSCE" package --skip-license --allow-missing-repository -o "$SENTINEL_VSIX" | tail -n 1) ||
-  { echo "e2e: packaging the sentinel extension failed"; echo "e2e: 0 passed, 3 failed"; exit 1; }
+  { echo "e2e: packaging the sentinel extension failed"; echo "e2e: 0 passed, 4 failed"; exit 1; }
 
 # Each phase returns non-zero on any failure, its set-up included, so the summary line is always printed.
 ui_phase() {
@@ -67,6 +69,17 @@ hostile_phase() {
     "$REPO/node_modules/.bin/mocha" --no-config --bail --timeout 300000 "$REPO/test/e2e/hostile.test.cjs"
 }
 
+firstrun_phase() {
+  local run=$RUNS/firstrun port
+  # No settings: the extension reads the default config path under the run's own HOME, where nothing is yet.
+  cs_prepare "$run/vscode" || return 1
+  cs_install_vsix "$run/vscode" "$VSIX" || return 1
+  port=$(free_port) || return 1
+  cs_start "$run/vscode" "$port" || return 1
+  BASE_URL=http://127.0.0.1:$port/ RUN_DIR=$run/vscode SHOTS=$SHOTS NODE_PATH=$E2E_NODE_PATH \
+    "$REPO/node_modules/.bin/mocha" --no-config --bail --timeout 300000 "$REPO/test/e2e/firstrun.test.cjs"
+}
+
 exthost_phase() {
   local run=$RUNS/exthost port
   cs_prepare "$run/vscode" || return 1
@@ -87,6 +100,12 @@ code=0
 hostile_phase || code=$?
 stop_all_groups
 phase_result "hostile peer" "$code"
+
+phase "first run: the packaged extension with no claudemesh config, in Chromium"
+code=0
+firstrun_phase || code=$?
+stop_all_groups
+phase_result "first run" "$code"
 
 phase "extension host: test/e2e/suite inside code-server's Node extension host"
 code=0

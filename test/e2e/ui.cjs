@@ -105,12 +105,21 @@ async function answerQuickInput(page, title, text, rowText) {
   await input.press('Enter');
 }
 
-/** F1, then the command with this full title ("Claudemesh: Send Message"). */
+/**
+ * F1, then the command with this full title ("Claudemesh: Send Message"). An editor that takes focus as it finishes
+ * opening (the walkthrough selects its first step) closes the palette under us: then F1 again, a few times.
+ */
 async function runCommand(page, title) {
-  await page.keyboard.press('F1');
   const input = quickInput(page).locator('.quick-input-box input');
-  await input.waitFor({ timeout: 30_000 });
-  await input.fill(`>${title}`);
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await input.fill(`>${title}`, { timeout: attempt < 3 ? 5_000 : 30_000 });
+      break;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
   await quickInput(page).locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
   await input.press('Enter');
 }

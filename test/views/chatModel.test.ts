@@ -290,7 +290,7 @@ describe('the chat renderer', () => {
     assert.deepEqual([first.keep, first.order.length], [0, 4]);
     list.push(inbound('new', now, 'the latest'));
     const second = renderer.patch(build(list), now, 4);
-    assert.deepEqual(second, { keep: 4, order: ['k5'], html: { k5: second.html.k5 } });
+    assert.deepEqual(second, { keep: 4, keepId: 'k4', order: ['k5'], html: { k5: second.html.k5 } });
     assert.match(second.html.k5, /the latest/);
     renderer.reset();
     const reloaded = renderer.patch(build(list), now, 5);

@@ -96,6 +96,23 @@ describe('the chat panel', () => {
     assert.match(chatHtml(chat), /message 199<\/p>.*the latest<\/p>/s);
   });
 
+  it('sends the page every item again when it says it missed a patch, so nothing it kept goes missing', async () => {
+    const { client } = await startOne();
+    const t0 = Date.now() - 300_000;
+    for (let i = 0; i < 3; i++) client.receive({ senderPubkey: ada.pubkey, text: `message ${i}`, receivedAt: t0 + i });
+    await new Promise((resolve) => setImmediate(resolve));
+    const chat = await openAda();
+    const shown = chatHtml(chat).match(/ id="k\d+"/g)!.length;
+    client.receive({ senderPubkey: ada.pubkey, text: 'the latest', receivedAt: t0 + 3 });
+    const incremental = chat.webview.postedOf('patch').at(-1)!;
+    assert.deepEqual([incremental.keep, incremental.keepId], [shown, `k${shown}`], 'the patch names the last item it assumes the page shows');
+    chat.webview.fromPage({ type: 'resync' });
+    const full = chat.webview.postedOf('patch').at(-1)!;
+    assert.equal(full.keep, 0);
+    assert.equal((full.order as string[]).length, shown + 1);
+    assert.equal(Object.keys(full.html as object).length, shown + 1, 'every item is sent again, as after a reload');
+  });
+
   it('serves a page under a strict CSP: nothing inline, script and style only from the extension, by nonce', async () => {
     await startOne();
     const { html, options } = (await openAda()).webview;

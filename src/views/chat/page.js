@@ -42,7 +42,12 @@ import { ago } from '../shared/time';
 
   // ---- the message list: the extension sends how many items stay as they are, the order of the items after them,
   // and the HTML of new or changed items. Only what follows the kept items is looked at (a new message: one item). ----
-  function applyPatch(keep, order, html) {
+  function applyPatch(keep, keepId, order, html) {
+    // What the extension keeps must be what this page shows; if not (a patch this page never got), ask for all again.
+    if (keep > 0 && (!list.children[keep - 1] || list.children[keep - 1].id !== keepId)) {
+      post({ type: 'resync' });
+      return;
+    }
     const wasAtBottom = atBottom();
     let addedInbound = false;
     let addedOutbound = false;
@@ -222,7 +227,7 @@ import { ago } from '../shared/time';
     const message = event.data;
     switch (message && message.type) {
       case 'patch':
-        applyPatch(message.keep, message.order, message.html);
+        applyPatch(message.keep, message.keepId, message.order, message.html);
         break;
       case 'header': {
         const h = message.header;

@@ -42,6 +42,7 @@ const PRIORITIES: readonly Priority[] = ['now', 'next', 'low'];
 /** What the page may send; anything else is dropped. */
 type FromPage =
   | { type: 'ready' }
+  | { type: 'resync' }
   | { type: 'send'; text: string; priority: Priority }
   | { type: 'draft'; text: string; priority: Priority }
   | { type: 'attach' }
@@ -58,6 +59,7 @@ function parseFromPage(raw: unknown): FromPage | undefined {
   const priority = (v: unknown) => PRIORITIES.includes(v as Priority);
   switch (m.type) {
     case 'ready':
+    case 'resync':
     case 'attach':
     case 'detach':
       return { type: m.type };
@@ -321,6 +323,12 @@ export class ChatPanel {
         this.noteReading();
         return;
       }
+      case 'resync':
+        // The page did not show what the last patches assumed: send it everything, as after a reload.
+        this.host.ctx.log.warn('chat panel: the page asked for every message again (it missed a patch)');
+        this.renderer.reset();
+        this.update();
+        return;
       case 'draft':
         return this.saveDraft({ ...this.draft(), text: message.text, priority: message.priority });
       case 'send':

@@ -28,6 +28,11 @@ function md(): typeof Markdown {
 export interface Patch {
   /** How many items at the start the page keeps as they are. */
   keep: number;
+  /**
+   * The DOM id of the last kept item, so the page can check it shows what this renderer thinks it shows; when it does
+   * not, it asks for everything again ('resync') rather than drop or misplace items.
+   */
+  keepId?: string;
   /** The DOM ids of the items after those, in display order. */
   order: string[];
   /** Outer HTML of each item that is new or changed since the last patch. */
@@ -81,6 +86,7 @@ export class ChatRenderer {
   patch(items: readonly ChatItem[], now = Date.now(), kept = 0): Patch {
     // A reloaded page has nothing to keep.
     const keep = this.reloaded ? 0 : Math.min(kept, this.shownOrder.length);
+    const keepId = keep > 0 ? this.shownOrder[keep - 1] : undefined;
     this.reloaded = false;
     const order: string[] = [];
     const html: Record<string, string> = {};
@@ -107,7 +113,7 @@ export class ChatRenderer {
     }
     this.shownOrder.length = keep;
     for (const id of order) this.shownOrder.push(id);
-    return { keep, order, html };
+    return keepId === undefined ? { keep, order, html } : { keep, keepId, order, html };
   }
 
   private body(item: MessageItem): { html: string; env: Env } {

@@ -40,6 +40,16 @@ describe('the chat panel', () => {
     return frontChat();
   }
 
+  /** Ada's panel, opened after `count` messages from her (five minutes ago, a millisecond apart). */
+  async function openAdaAfter(count: number) {
+    const { client } = await startOne();
+    const t0 = Date.now() - 300_000;
+    for (let i = 0; i < count; i++) client.receive({ senderPubkey: ada.pubkey, text: `message ${i}`, receivedAt: t0 + i });
+    // The peer list's names arrive on the next turn and rebuild the conversations once: settled before the panel opens.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { client, chat: await openAda(), t0 };
+  }
+
   it('opens from a click on the peer, one panel per conversation, focused again on the next click', async () => {
     await startOne();
     const chat = await openAda();
@@ -75,12 +85,7 @@ describe('the chat panel', () => {
   });
 
   it('sends the page only the new message when one arrives in a long conversation, not the history again', async () => {
-    const { client } = await startOne();
-    const t0 = Date.now() - 300_000;
-    for (let i = 0; i < 200; i++) client.receive({ senderPubkey: ada.pubkey, text: `message ${i}`, receivedAt: t0 + i });
-    // The peer list's names arrive on the next turn and rebuild the conversations once: settled before the panel opens.
-    await new Promise((resolve) => setImmediate(resolve));
-    const chat = await openAda();
+    const { client, chat, t0 } = await openAdaAfter(200);
     const items = () => chatHtml(chat).match(/ id="k\d+"/g)!.length;
     const shown = items();
     const before = chat.webview.postedOf('patch').length;
@@ -97,11 +102,7 @@ describe('the chat panel', () => {
   });
 
   it('sends the page every item again when it says it missed a patch, so nothing it kept goes missing', async () => {
-    const { client } = await startOne();
-    const t0 = Date.now() - 300_000;
-    for (let i = 0; i < 3; i++) client.receive({ senderPubkey: ada.pubkey, text: `message ${i}`, receivedAt: t0 + i });
-    await new Promise((resolve) => setImmediate(resolve));
-    const chat = await openAda();
+    const { client, chat, t0 } = await openAdaAfter(3);
     const shown = chatHtml(chat).match(/ id="k\d+"/g)!.length;
     client.receive({ senderPubkey: ada.pubkey, text: 'the latest', receivedAt: t0 + 3 });
     const incremental = chat.webview.postedOf('patch').at(-1)!;

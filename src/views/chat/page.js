@@ -43,16 +43,16 @@ import { ago } from '../shared/time';
   // ---- the message list: the extension sends how many items stay as they are, the order of the items after them,
   // and the HTML of new or changed items. Only what follows the kept items is looked at (a new message: one item). ----
   function applyPatch(keep, keepId, order, html) {
+    // What the user just sent (.pending) sits after every item, so the kept items are the first `keep` children.
+    const lastKept = keep > 0 ? list.children[keep - 1] : null;
     // What the extension keeps must be what this page shows; if not (a patch this page never got), ask for all again.
-    if (keep > 0 && (!list.children[keep - 1] || list.children[keep - 1].id !== keepId)) {
+    if (keep > 0 && (!lastKept || lastKept.id !== keepId)) {
       post({ type: 'resync' });
       return;
     }
     const wasAtBottom = atBottom();
     let addedInbound = false;
     let addedOutbound = false;
-    // What the user just sent (.pending) sits after every item, so the kept items are the first `keep` children.
-    const lastKept = keep > 0 ? list.children[keep - 1] : null;
     const wanted = new Set(order);
     const rest = [];
     for (let el = lastKept ? lastKept.nextElementSibling : list.firstElementChild; el; el = el.nextElementSibling) rest.push(el);

@@ -39,14 +39,14 @@ export class FileLeases {
     if (seen.owner === this.owner) return this.touch(file);
     if (this.now() - seen.mtimeMs < this.staleMs) return false;
     try {
-      await fs.promises.writeFile(`${file}.${Math.round(seen.mtimeMs)}.claim`, this.owner, { flag: 'wx' });
+      await fs.promises.writeFile(claimOf(file, seen), this.owner, { flag: 'wx' });
     } catch (err) {
       if (exists(err)) return false;
       throw err;
     }
     // Someone touched or replaced it after we looked: it is not the stale lease we claimed.
     const again = await this.read(file);
-    if (again && (again.owner !== seen.owner || again.mtimeMs !== seen.mtimeMs)) return false;
+    if (again && !sameLease(again, seen)) return false;
     const temp = `${file}.${this.owner}.tmp`;
     await fs.promises.writeFile(temp, this.owner);
     await fs.promises.rename(temp, file);
@@ -86,10 +86,10 @@ export class FileLeases {
         if (entry.endsWith('.lock')) {
           const seen = await this.read(file);
           if (!seen || seen.owner === this.owner || this.now() - seen.mtimeMs < this.staleMs) continue;
-          const claim = `${file}.${Math.round(seen.mtimeMs)}.claim`;
+          const claim = claimOf(file, seen);
           await fs.promises.writeFile(claim, this.owner, { flag: 'wx' });
           const again = await this.read(file);
-          if (again && again.owner === seen.owner && again.mtimeMs === seen.mtimeMs) {
+          if (again && sameLease(again, seen)) {
             await fs.promises.rm(file, { force: true });
             removed++;
           }
@@ -123,7 +123,7 @@ export class FileLeases {
     return true;
   }
 
-  private async read(file: string): Promise<{ owner: string; mtimeMs: number } | undefined> {
+  private async read(file: string): Promise<LeaseSeen | undefined> {
     try {
       const [owner, stat] = await Promise.all([fs.promises.readFile(file, 'utf8'), fs.promises.stat(file)]);
       return { owner, mtimeMs: stat.mtimeMs };
@@ -132,4 +132,23 @@ export class FileLeases {
       throw err;
     }
   }
+}
+
+/** A lease file as last read: who wrote it and when it was last touched. */
+interface LeaseSeen {
+  owner: string;
+  mtimeMs: number;
+}
+
+/**
+ * The claim on a stale lease as it was seen. Named after that lease's mtime, and created with O_EXCL, so of the
+ * processes that saw the same stale lease (taking it over, or sweeping it) exactly one goes on.
+ */
+function claimOf(file: string, seen: LeaseSeen): string {
+  return `${file}.${Math.round(seen.mtimeMs)}.claim`;
+}
+
+/** Whether the lease file is still the one seen before the claim (not touched or replaced since). */
+function sameLease(a: LeaseSeen, b: LeaseSeen): boolean {
+  return a.owner === b.owner && a.mtimeMs === b.mtimeMs;
 }
